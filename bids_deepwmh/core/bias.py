@@ -1,0 +1,46 @@
+"""N4 bias-field correction."""
+
+import ants
+import numpy as np
+from scipy import ndimage
+
+from bids_deepwmh.core.images import ants_data, like, to_ants
+
+# Shrink so that the field is fitted on voxels of about this size: fast, and the field is smooth.
+FIT_VOXEL_MM = 4.0
+
+
+def head_mask(data):
+    """A rough foreground mask (head, or brain if skull-stripped): Otsu's threshold on the log
+    intensities of every voxel, so a zero background and a noisy one are both told apart."""
+    from skimage.filters import threshold_otsu
+
+    log_data = np.log1p(np.clip(data, 0, None))
+    if np.ptp(log_data) == 0:
+        return np.zeros(data.shape, bool)
+    mask = log_data > threshold_otsu(log_data)
+    mask = ndimage.binary_opening(mask, iterations=1)
+    labels, n = ndimage.label(mask)
+    if n > 1:
+        sizes = ndimage.sum(mask, labels, range(1, n + 1))
+        mask = labels == (np.argmax(sizes) + 1)
+    return ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
+
+
+def n4_correct(img):
+    """Return ``img`` divided by its N4 bias field, scaled so the foreground median is 1000."""
+    data = np.asanyarray(img.dataobj, dtype=np.float32)
+    data = np.clip(data, 0, None)
+    mask = head_mask(data)
+    in_plane = min(img.header.get_zooms()[:3])
+    shrink = int(max(1, min(4, round(FIT_VOXEL_MM / in_plane))))
+    ants_img = to_ants(like(data + 1e-3 * mask, img))
+    corrected = ants.n4_bias_field_correction(
+        ants_img,
+        mask=to_ants(like(mask, img)),
+        shrink_factor=shrink,
+        convergence={"iters": [50, 50, 30], "tol": 1e-6},
+    )
+    out = np.clip(ants_data(corrected), 0, None)
+    scale = np.median(out[mask]) if mask.any() else 1.0
+    return like(out * (1000.0 / max(scale, 1e-6)), img), like(mask, img, np.uint8)

@@ -1,0 +1,81 @@
+"""Read a FLAIR, reorient it to RAS+, clean its values and reject what is not a 3D brain image."""
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+
+class InvalidImageError(ValueError):
+    """The input cannot be a 3D brain image."""
+
+
+MIN_EXTENT_MM = 60.0  # a brain is about 140 mm across; anything smaller in any direction is not one
+MIN_SLICES = 8
+
+
+def conform(in_file):
+    """Return ``in_file`` as a float32 RAS+ image with finite values.
+
+    Raises :class:`InvalidImageError` naming the file and the problem.
+    """
+    name = Path(in_file).name
+    try:
+        img = nib.load(str(in_file))
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InvalidImageError(f"{name}: cannot be read as NIfTI ({exc})") from exc
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        img = img.slicer[..., 0]
+    elif len(shape) != 3:
+        raise InvalidImageError(f"{name}: expected a 3D image, got shape {shape}")
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
+        raise InvalidImageError(f"{name}: invalid voxel sizes {tuple(zooms)}")
+    if not np.all(np.isfinite(img.affine)) or abs(np.linalg.det(img.affine[:3, :3])) < 1e-6:
+        raise InvalidImageError(f"{name}: the affine is singular or not finite")
+    if sorted(img.shape)[1] < MIN_SLICES:
+        raise InvalidImageError(f"{name}: shape {img.shape} has too few voxels to hold a brain")
+    extent = np.asarray(img.shape) * zooms
+    if np.any(extent < MIN_EXTENT_MM):
+        raise InvalidImageError(
+            f"{name}: field of view {tuple(np.round(extent))} mm is too small for a brain"
+        )
+    canonical = nib.as_closest_canonical(img)
+    data = np.asarray(canonical.dataobj, dtype=np.float32)
+    finite = np.isfinite(data)
+    if not finite.all():
+        data = np.where(finite, data, 0).astype(np.float32)
+    if np.count_nonzero(data > data.min()) < 0.01 * data.size or np.ptp(data[finite]) <= 0:
+        raise InvalidImageError(f"{name}: the image is empty or constant")
+    header = canonical.header.copy()
+    header.set_data_dtype(np.float32)
+    header.set_slope_inter(None, None)
+    out = nib.Nifti1Image(data, canonical.affine, header)
+    out.set_qform(canonical.affine, code=1)
+    out.set_sform(canonical.affine, code=1)
+    return out
+
+
+def to_source_grid(img, source_file, dtype=None):
+    """Undo :func:`conform`'s reorientation: return ``img`` on the grid of ``source_file``."""
+    source = nib.load(str(source_file))
+    source_ornt = nib.orientations.io_orientation(source.affine)
+    ras_to_source = nib.orientations.ornt_transform(
+        nib.orientations.io_orientation(img.affine), source_ornt
+    )
+    data = nib.orientations.apply_orientation(np.asanyarray(img.dataobj), ras_to_source)
+    if dtype is not None:
+        data = data.astype(dtype)
+    if data.shape != source.shape[:3]:
+        raise ValueError(f"cannot bring {data.shape} back to the grid {source.shape[:3]}")
+    header = source.header.copy()
+    header.set_data_dtype(data.dtype)
+    header.set_xyzt_units("mm")
+    header.set_slope_inter(None, None)
+    if len(source.shape) > 3:  # a 4D single-volume source: outputs are 3D
+        header.set_data_shape(data.shape)
+    out = nib.Nifti1Image(data, source.affine, header)
+    out.set_qform(source.affine, code=1)
+    out.set_sform(source.affine, code=1)
+    return out

@@ -1,0 +1,31 @@
+"""Conversions between nibabel and ANTs images, and small image helpers."""
+
+import ants
+import nibabel as nib
+import numpy as np
+
+
+def to_ants(img):
+    """Return a nibabel image as a float32 ANTsImage in the same physical space."""
+    if img.get_data_dtype() != np.float32:
+        img = like(np.asanyarray(img.dataobj), img)
+    return ants.from_nibabel_nifti(img)
+
+
+def ants_data(ants_img, dtype=np.float32):
+    """The voxel array of an ANTsImage (same index order as nibabel's)."""
+    return ants_img.numpy().astype(dtype)
+
+
+def like(data, reference, dtype=np.float32):
+    """A nibabel image holding ``data`` on ``reference``'s grid."""
+    out = nib.Nifti1Image(np.asarray(data, dtype=dtype), reference.affine)
+    out.set_qform(reference.affine, code=1)
+    out.set_sform(reference.affine, code=1)
+    out.header.set_xyzt_units("mm", "sec")
+    return out
+
+
+def voxel_volume_mm3(img):
+    """Volume of one voxel of ``img`` in mm³."""
+    return float(abs(np.linalg.det(img.affine[:3, :3])))

@@ -1,0 +1,143 @@
+"""The group level: one table of every scan's WMH volumes, and agreement with manual masks."""
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bids_deepwmh.core.volumes import VOLUME_COLUMNS
+from bids_deepwmh.utils.bids import NoInputError, NoMatchError, UsageError, write_atomic
+
+logger = logging.getLogger("deepwmh")
+
+ID_COLUMNS = ("participant_id", "session_id", "acquisition", "run")
+AGREEMENT_COLUMNS = ("dice", "hd95_mm", "avd_percent", "lesion_recall", "lesion_f1")
+
+
+def _ids(path):
+    from bids.layout import parse_file_entities
+
+    entities = parse_file_entities(str(path))
+    return {
+        "participant_id": f"sub-{entities['subject']}",
+        "session_id": f"ses-{entities['session']}" if "session" in entities else "n/a",
+        "acquisition": entities.get("acquisition", "n/a"),
+        "run": str(entities.get("run", "n/a")),
+    }
+
+
+def _selected(ids, config):
+    subject = ids["participant_id"][4:]
+    session = ids["session_id"][4:] if ids["session_id"] != "n/a" else None
+    return (not config.participant_label or subject in config.participant_label) and (
+        not config.session_label or session in config.session_label
+    )
+
+
+def _table_text(columns, rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: ("n/a" if _missing(row.get(c)) else row.get(c)) for c in columns})
+    return out.getvalue()
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def collect_volumes(output_dir, config):
+    """One row per scan from the per-scan ``label-WMH_morph.tsv`` tables."""
+    rows = []
+    for table in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_morph.tsv")):
+        ids = _ids(table)
+        if not _selected(ids, config):
+            continue
+        with open(table) as fh:
+            values = next(csv.DictReader(fh, delimiter="\t"))
+        rows.append({**ids, **values})
+    return rows
+
+
+def _summary(rows):
+    volumes = np.array([float(r["wmh_volume_ml"]) for r in rows])
+    participants = sorted({r["participant_id"] for r in rows})
+    return (
+        f"bids-deepwmh group summary\n"
+        f"scans: {len(rows)} from {len(participants)} participant(s)\n"
+        f"WMH volume (mL): median {np.median(volumes):.2f}, mean {volumes.mean():.2f}, "
+        f"range {volumes.min():.2f} to {volumes.max():.2f}\n"
+        f"lesion count: median {np.median([int(r['wmh_count']) for r in rows]):.0f}\n"
+    )
+
+
+def find_manual_mask(manual_dir, prediction):
+    """The manual ``label-WMH`` mask of the same scan, or None."""
+    from bids.layout import parse_file_entities
+
+    from bids_deepwmh.utils.bids import SCAN_ENTITIES
+
+    wanted = {k: v for k, v in parse_file_entities(str(prediction)).items() if k in SCAN_ENTITIES}
+    pattern = f"sub-{wanted['subject']}/**/*_label-WMH*_mask.nii*"
+    for candidate in sorted(Path(manual_dir).glob(pattern)):
+        found = {k: v for k, v in parse_file_entities(str(candidate)).items() if k in SCAN_ENTITIES}
+        if found == wanted:
+            return candidate
+    return None
+
+
+def agreement_rows(output_dir, manual_dir, config):
+    """Challenge metrics for each predicted mask that has a manual one."""
+    import nibabel as nib
+    from nibabel.processing import resample_from_to
+
+    from bids_deepwmh.core.metrics import agreement
+
+    rows = []
+    for prediction in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_mask.nii.gz")):
+        ids = _ids(prediction)
+        manual = find_manual_mask(manual_dir, prediction)
+        if not _selected(ids, config) or manual is None:
+            continue
+        pred_img, true_img = nib.load(prediction), nib.load(manual)
+        if true_img.shape[:3] != pred_img.shape or not np.allclose(true_img.affine, pred_img.affine, atol=1e-3):
+            logger.warning("%s is not on the FLAIR grid; resampling it (nearest neighbour)", manual.name)
+            true_img = resample_from_to(true_img, pred_img, order=0)
+        metrics = agreement(
+            np.asanyarray(pred_img.dataobj) > 0, np.asanyarray(true_img.dataobj) > 0.5, pred_img.affine
+        )
+        rows.append({**ids, **{k: round(v, 4) for k, v in metrics.items()}, "manual_mask": manual.name})
+    return rows
+
+
+def run_group(config):
+    """Write ``group_wmh.tsv`` and its summary (and ``group_agreement.tsv``); return 0."""
+    output_dir = Path(config.output_dir)
+    if not output_dir.is_dir():
+        raise NoInputError(f"{output_dir} does not exist: run the participant level first")
+    rows = collect_volumes(output_dir, config)
+    if not rows:
+        error = NoMatchError if (config.participant_label or config.session_label) else NoInputError
+        raise error(f"no per-scan WMH tables (*_label-WMH_morph.tsv) selected in {output_dir}; "
+                    "run the participant level first")
+    write_atomic(output_dir / "group_wmh.tsv", _table_text(ID_COLUMNS + VOLUME_COLUMNS, rows))
+    summary = _summary(rows)
+    if config.manual_masks:
+        if not Path(config.manual_masks).is_dir():
+            raise UsageError(f"--manual-masks {config.manual_masks} is not a folder")
+        agree = agreement_rows(output_dir, config.manual_masks, config)
+        columns = ID_COLUMNS + AGREEMENT_COLUMNS + ("manual_mask",)
+        write_atomic(output_dir / "group_agreement.tsv", _table_text(columns, agree))
+        if agree:
+            means = {c: np.nanmean([r[c] for r in agree]) for c in AGREEMENT_COLUMNS}
+            summary += f"agreement with manual masks ({len(agree)} scan(s)): " + ", ".join(
+                f"mean {c} {v:.3f}" for c, v in means.items()
+            ) + "\n"
+        else:
+            summary += f"agreement: no manual mask in {config.manual_masks} matches a scan\n"
+    write_atomic(output_dir / "group_wmh_summary.txt", summary)
+    print(summary, end="")
+    return 0

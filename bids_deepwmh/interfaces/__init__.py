@@ -1,0 +1,1 @@
+"""Thin Nipype interfaces around :mod:`bids_deepwmh.core`; each is one stage of the graph."""

@@ -1,0 +1,95 @@
+"""The anatomical-knowledge WMH node and the volumes table node."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+
+from bids_deepwmh.interfaces.utils import out_path
+
+
+class _AnatomicalWMHInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    brain_mask = File(exists=True, mandatory=True)
+    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
+    reference_file = File(exists=True, mandatory=True, desc="normal-appearing FLAIR reference")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+
+
+class _AnatomicalWMHOutputSpec(TraitedSpec):
+    score = File(exists=True, desc="one-sided hyperintensity z-score")
+    wmh_mask = File(exists=True, desc="binary WMH mask")
+
+
+class AnatomicalWMH(SimpleInterface):
+    """Voxels far brighter than normal-appearing brains, in white and deep grey matter."""
+
+    input_spec = _AnatomicalWMHInputSpec
+    output_spec = _AnatomicalWMHOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.core import anatomical
+        from bids_deepwmh.core.images import like, voxel_volume_mm3
+        from bids_deepwmh.core.reference import load_reference
+        from bids_deepwmh.core.registration import resample
+        from bids_deepwmh.core.template import WHITE_AND_DEEP_GREY
+
+        flair = nib.load(self.inputs.in_file)
+        brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
+        expected, spread, _ = load_reference(self.inputs.reference_file)
+        to_native = lambda img, how="linear": resample(  # noqa: E731
+            img, flair, self.inputs.inverse_transform, how
+        ).get_fdata(dtype=np.float32)
+        aseg = nib.load(self.inputs.aseg)
+        allowed_template = np.isin(np.asanyarray(aseg.dataobj), WHITE_AND_DEEP_GREY)
+        allowed = to_native(like(allowed_template, aseg)) > 0.5
+        normalised = anatomical.normalise(
+            flair.get_fdata(dtype=np.float32), brain, to_native(nib.load(self.inputs.wm_probability))
+        )
+        score = anatomical.hyperintensity_score(
+            normalised, brain, to_native(expected), to_native(spread), flair.header.get_zooms()[:3]
+        )
+        wmh = anatomical.segment(score, allowed & brain, voxel_volume_mm3(flair))
+        self._results.update(
+            score=out_path(runtime, "score.nii.gz"),
+            wmh_mask=out_path(runtime, "wmh.nii.gz"),
+        )
+        nib.save(like(score, flair), self._results["score"])
+        nib.save(like(wmh, flair, np.uint8), self._results["wmh_mask"])
+        return runtime
+
+
+class _VolumesInputSpec(BaseInterfaceInputSpec):
+    wmh_mask = File(exists=True, mandatory=True)
+    brain_mask = File(exists=True, mandatory=True)
+
+
+class _VolumesOutputSpec(TraitedSpec):
+    out_tsv = File(exists=True)
+    out_json = traits.Str(desc="the same values as a JSON string")
+
+
+class WMHVolumes(SimpleInterface):
+    """One-row table: WMH volume, lesion count, brain volume, WMH fraction of brain."""
+
+    input_spec = _VolumesInputSpec
+    output_spec = _VolumesOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.core.images import voxel_volume_mm3
+        from bids_deepwmh.core.volumes import VOLUME_COLUMNS, wmh_volumes
+
+        wmh_img = nib.load(self.inputs.wmh_mask)
+        values = wmh_volumes(
+            np.asanyarray(wmh_img.dataobj) > 0,
+            np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0,
+            voxel_volume_mm3(wmh_img),
+        )
+        self._results["out_tsv"] = out_path(runtime, "volumes.tsv")
+        with open(self._results["out_tsv"], "w") as fh:
+            fh.write("\t".join(VOLUME_COLUMNS) + "\n")
+            fh.write("\t".join(str(values[c]) for c in VOLUME_COLUMNS) + "\n")
+        self._results["out_json"] = json.dumps(values)
+        return runtime

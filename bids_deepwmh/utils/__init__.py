@@ -1,0 +1,1 @@
+"""BIDS input and output helpers."""

@@ -1,0 +1,193 @@
+"""Find FLAIRs in a BIDS dataset, check the paths a run will use, validate, describe outputs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from bids_deepwmh import __url__, __version__
+
+
+class UsageError(ValueError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+
+
+class InvalidDatasetError(UsageError):
+    """The input is not a (valid) BIDS dataset."""
+
+    exit_code = 16  # BIDS execution spec: an input dataset failed BIDS validation
+
+
+class NoMatchError(UsageError):
+    """Labels or filters select no FLAIR."""
+
+    exit_code = 18  # BIDS execution spec: entity-based filtering selected no files
+
+
+class NoInputError(UsageError):
+    """The dataset holds no FLAIR at all."""
+
+    exit_code = 66  # BIDS execution spec (sysexits NOINPUT)
+
+
+_ENTITIES = (
+    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}[_ses-{session}]"
+    "[_acq-{acquisition}][_ce-{ceagent}][_rec-{reconstruction}][_run-{run}]"
+)
+# How this App names its derivatives (pybids path patterns).
+PATH_PATTERNS = (
+    _ENTITIES + "[_space-{space}][_res-{resolution}][_label-{label}][_desc-{desc}]"
+    "_{suffix<FLAIR|mask|probseg|dseg|morph>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
+    _ENTITIES + "_from-{from}_to-{to}_mode-{mode<image|points>|image}_{suffix<xfm>|xfm}{extension<.h5|.txt>}",
+)
+SCAN_ENTITIES = ("subject", "session", "acquisition", "ceagent", "reconstruction", "run")
+
+
+def derivative_path(output_dir, source_file, **entities):
+    """Where the derivative of ``source_file`` with ``entities`` is written."""
+    from bids.layout import parse_file_entities
+    from bids.layout.writing import build_path
+
+    source = parse_file_entities(str(source_file))
+    values = {k: source[k] for k in SCAN_ENTITIES if k in source}
+    values.update(entities)
+    return Path(output_dir) / build_path(values, path_patterns=PATH_PATTERNS)
+
+
+FLAIR_QUERY = {"suffix": "FLAIR", "extension": [".nii", ".nii.gz"], "datatype": "anat"}
+
+
+def strip_prefix(labels, prefix):
+    """``['sub-01', '02']`` -> ``['01', '02']``."""
+    return [label[len(prefix):] if label.startswith(prefix) else label for label in labels or []]
+
+
+def check_paths(bids_dir, output_dir, work_dir):
+    """Refuse outputs inside the raw data (other than under ``derivatives/``)."""
+    bids_dir = Path(bids_dir).resolve()
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise InvalidDatasetError(f"{bids_dir} is not a BIDS dataset: it has no dataset_description.json")
+    for name, path in (("output", output_dir), ("work", work_dir)):
+        if path is None:
+            continue
+        path = Path(path).resolve()
+        inside = path == bids_dir or bids_dir in path.parents
+        if inside and (bids_dir / "derivatives") not in [path, *path.parents][:-1]:
+            raise UsageError(
+                f"the {name} directory {path} is inside the input dataset {bids_dir}; "
+                f"use a folder outside it or under {bids_dir / 'derivatives'}"
+            )
+        if path == bids_dir / "derivatives":
+            raise UsageError(f"the {name} directory must be a subfolder of {path}, not the folder itself")
+
+
+def validate_dataset(bids_dir):
+    """Run the BIDS validator; return a list of short error lines (empty when valid)."""
+    beside_python = Path(sys.executable).parent  # a virtual environment that is not activated
+    exe = next(
+        (found for name in ("bids-validator-deno", "bids-validator")
+         for found in (shutil.which(name), shutil.which(name, path=str(beside_python))) if found),
+        None,
+    )
+    if exe is None:
+        raise UsageError("the BIDS validator (bids-validator-deno) is not installed; "
+                         "install it or pass --skip-bids-validation")
+    proc = subprocess.run(
+        [exe, "--format", "json", "--ignoreWarnings", str(bids_dir)],
+        capture_output=True, text=True, check=False,
+    )
+    try:
+        issues = json.loads(proc.stdout)["issues"]["issues"]
+    except (json.JSONDecodeError, KeyError):
+        return [f"the validator failed: {(proc.stderr or proc.stdout).strip()[:300]}"]
+    errors = [i for i in issues if i.get("severity") == "error"]
+    counts = Counter(i["code"] for i in errors)
+    where = {}
+    for issue in errors:
+        where.setdefault(issue["code"], issue.get("location", ""))
+    return [f"{code} ({n}x), e.g. {where[code]}" for code, n in counts.items()]
+
+
+def read_filters(path):
+    """Read an fMRIPrep-style ``--bids-filter-file``; only its ``flair`` query is used here."""
+    try:
+        filters = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read the BIDS filter file {path}: {exc}") from exc
+    if not isinstance(filters, dict) or not all(isinstance(v, dict) for v in filters.values()):
+        raise UsageError(f"{path}: expected an object of queries, e.g. {{\"flair\": {{\"acquisition\": \"3D\"}}}}")
+    return filters
+
+
+def _to_query(filters):
+    from bids.layout import Query
+
+    special = {None: Query.NONE, "*": Query.ANY}
+    return {k: special.get(v, v) if not isinstance(v, list) else v for k, v in filters.items()}
+
+
+def collect_flairs(layout, participant_label=None, session_label=None, bids_filters=None):
+    """Return the sorted FLAIR files selected by the labels and the ``flair`` filter."""
+    subjects = layout.get_subjects()
+    if participant_label:
+        missing = sorted(set(participant_label) - set(subjects))
+        if missing:
+            raise NoMatchError(
+                f"participant label(s) {', '.join(missing)} not found in {layout.root} "
+                f"(it has: {', '.join(sorted(subjects)) or 'none'})"
+            )
+    if session_label:
+        sessions = layout.get_sessions(subject=participant_label or None)
+        missing = sorted(set(session_label) - set(sessions))
+        if missing:
+            raise NoMatchError(
+                f"session label(s) {', '.join(missing)} not found in {layout.root}"
+                f" for the selected participants (it has: {', '.join(sorted(sessions)) or 'none'})"
+            )
+    query = dict(FLAIR_QUERY)
+    query.update(_to_query((bids_filters or {}).get("flair", {})))
+    if participant_label:
+        query["subject"] = list(participant_label)
+    if session_label:
+        query["session"] = list(session_label)
+    files = sorted(layout.get(return_type="file", **query))
+    if not files:
+        searched = {k: v for k, v in query.items() if k != "extension"}
+        narrowed = participant_label or session_label or (bids_filters or {}).get("flair")
+        error = NoMatchError if narrowed else NoInputError
+        raise error(f"no FLAIR found in {layout.root} for the query {searched}")
+    return files
+
+
+def write_dataset_description(output_dir, bids_dir):
+    """Write the derivatives' ``dataset_description.json`` and ``.bidsignore``."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    description = {
+        "Name": "bids-deepwmh: white matter hyperintensity segmentation",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "bids-deepwmh", "Version": __version__, "CodeURL": __url__}],
+        "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
+        "HowToAcknowledge": "Cite DeepWMH (Liu et al., Science Bulletin 2024) and bids-deepwmh.",
+    }
+    container = os.getenv("DEEPWMH_CONTAINER")
+    if container:
+        description["GeneratedBy"][0]["Container"] = {"Type": container}
+    write_atomic(output_dir / "dataset_description.json", json.dumps(description, indent=2) + "\n")
+    write_atomic(output_dir / ".bidsignore", "\n".join(BIDSIGNORE) + "\n")
+
+
+# Files that BIDS does not define (the validator would call them errors).
+BIDSIGNORE = ("*_xfm.h5", "*_morph.tsv", "*_morph.json", "logs/", "group_*", "*.html", "figures/")
+
+
+def write_atomic(path, text):
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

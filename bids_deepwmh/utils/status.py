@@ -1,0 +1,67 @@
+"""What happened to each scan of a participant-level run."""
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bids_deepwmh.utils.bids import derivative_path
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
+
+
+def track_failures(failures):
+    """A Nipype ``status_callback`` that records crashed nodes in ``failures`` by full name."""
+
+    def callback(node, status):
+        if status == "exception":
+            failures[node.fullname] = node
+
+    return callback
+
+
+def crash_reason(node_fullname, log_dir):
+    """The exception message of the newest crash file of that node, if any."""
+    crash_files = sorted(Path(log_dir).glob("crash-*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for crash_file in crash_files:
+        text = crash_file.read_text(errors="replace")
+        if f"Node: {node_fullname}\n" not in text:
+            continue
+        messages = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m]
+        if messages:
+            return f"{messages[-1].group(1)}: {messages[-1].group(2)}"
+        return f"see {crash_file}"
+    return "unknown error (no crash file found)"
+
+
+@dataclass
+class ScanStatus:
+    source: Path
+    ok: bool
+    detail: str
+
+    @property
+    def summary(self):
+        return f"  {Path(self.source).name}: {'done' if self.ok else 'FAILED'} ({self.detail})"
+
+
+def scan_status(flair_file, output_dir, failures):
+    """Done when no node of the scan crashed and its WMH mask and table exist."""
+    from bids_deepwmh.workflows.base import scan_workflow_name
+
+    prefix = f".{scan_workflow_name(flair_file)}."
+    crashed = sorted(name for name in failures if prefix in f".{name}")
+    if crashed:
+        stage = crashed[0].split(".")[-1]
+        return ScanStatus(flair_file, False, f"{stage}: {crash_reason(crashed[0], Path(output_dir) / 'logs')}")
+    table = derivative_path(output_dir, flair_file, label="WMH", suffix="morph", extension=".tsv")
+    mask = derivative_path(output_dir, flair_file, label="WMH", suffix="mask", extension=".nii.gz")
+    if not (table.exists() and mask.exists()):
+        return ScanStatus(flair_file, False, "not run: an earlier failure stopped the run")
+    with open(table) as fh:
+        row = next(csv.DictReader(fh, delimiter="\t"))
+    return ScanStatus(
+        flair_file, True,
+        f"WMH {float(row['wmh_volume_ml']):.2f} mL in {row['wmh_count']} lesion(s), "
+        f"brain {float(row['brain_volume_ml']):.0f} mL",
+    )

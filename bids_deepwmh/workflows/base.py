@@ -1,0 +1,51 @@
+"""The participant-level graph: one sub-workflow per FLAIR."""
+
+import re
+from pathlib import Path
+
+from nipype.pipeline import engine as pe
+
+from bids_deepwmh.workflows.outputs import init_outputs_wf
+from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
+from bids_deepwmh.workflows.segmentation import init_anatomical_wmh_wf
+
+
+def scan_workflow_name(flair_file):
+    """``sub-01_ses-1_FLAIR.nii.gz`` -> ``sub_01_ses_1_FLAIR_wf`` (a valid Nipype name)."""
+    stem = Path(flair_file).name.split(".")[0]
+    return re.sub(r"\W", "_", stem.replace("-", "_")) + "_wf"
+
+
+def init_deepwmh_wf(flair_files, output_dir, reference_file, omp_nthreads=1, name="deepwmh_wf"):
+    """Every FLAIR gets its own independent branch, so a failure stays in its branch."""
+    wf = pe.Workflow(name=name)
+    for flair_file in flair_files:
+        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, reference_file, omp_nthreads)])
+    return wf
+
+
+def init_single_flair_wf(flair_file, output_dir, reference_file, omp_nthreads=1, name=None):
+    """Preprocess, segment and write the derivatives of one FLAIR."""
+    wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
+    preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
+    preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
+    anatomical_wf = init_anatomical_wmh_wf(reference_file)
+    outputs_wf = init_outputs_wf(output_dir, flair_file)
+    wf.connect([
+        (preprocessing_wf, anatomical_wf, [
+            ("outputnode.flair", "inputnode.flair"),
+            ("outputnode.brain_mask", "inputnode.brain_mask"),
+            ("outputnode.inverse_transform", "inputnode.inverse_transform"),
+        ]),
+        (preprocessing_wf, outputs_wf, [
+            ("outputnode.flair", "inputnode.flair"),
+            ("outputnode.brain_mask", "inputnode.brain_mask"),
+            ("outputnode.forward_transform", "inputnode.forward_transform"),
+            ("outputnode.inverse_transform", "inputnode.inverse_transform"),
+        ]),
+        (anatomical_wf, outputs_wf, [
+            ("outputnode.wmh_mask", "inputnode.wmh_mask"),
+            ("outputnode.volumes", "inputnode.volumes"),
+        ]),
+    ])  # fmt: skip
+    return wf

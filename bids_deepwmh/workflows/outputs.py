@@ -1,0 +1,73 @@
+"""Write one scan's derivatives: native-grid images, template-space mask, transforms, table."""
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_deepwmh import TEMPLATE
+from bids_deepwmh.core import template
+from bids_deepwmh.interfaces.bids import DerivativesDataSink
+from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
+
+VOLUMES_SIDECAR = {
+    "wmh_volume_ml": {"Description": "Total WMH volume", "Units": "mL"},
+    "wmh_count": {"Description": "Number of WMH lesions (26-connected components)"},
+    "brain_volume_ml": {"Description": "Brain volume (the brain mask, ventricles included)", "Units": "mL"},
+    "wmh_fraction_of_brain": {"Description": "WMH volume divided by brain volume"},
+}
+WMH_DESCRIPTION = (
+    "White matter hyperintensities: voxels of white or deep grey matter brighter than a "
+    "normal-appearing FLAIR reference (one-sided robust z-score, hysteresis threshold), "
+    "components under 3 mm3 removed."
+)
+
+
+def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
+    """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``wmh_mask``, ``volumes``, and
+    the ``forward_transform`` and ``inverse_transform``."""
+    wf = pe.Workflow(name=name)
+    inputnode = pe.Node(
+        niu.IdentityInterface(
+            fields=["flair", "brain_mask", "wmh_mask", "volumes", "forward_transform", "inverse_transform"]
+        ),
+        name="inputnode",
+    )
+    sink = lambda node_name, **kw: pe.Node(  # noqa: E731
+        DerivativesDataSink(base_directory=str(output_dir), source_file=str(source_file), **kw),
+        name=node_name, run_without_submitting=True,
+    )
+    native = {
+        "flair": ("float32", sink("ds_flair", desc="preproc", suffix="FLAIR", SkullStripped=False,
+                                  Description="FLAIR after N4 bias-field correction")),
+        "brain_mask": ("uint8", sink("ds_brain_mask", desc="brain", suffix="mask", Type="Brain",
+                                     Description="Brain mask (template mask through the inverse "
+                                     "transform, refined on the FLAIR)")),
+        "wmh_mask": ("uint8", sink("ds_wmh_mask", label="WMH", suffix="mask", Type="Lesion",
+                                   Description=WMH_DESCRIPTION)),
+    }
+    for field_name, (dtype, ds) in native.items():
+        to_native = pe.Node(ToSourceGrid(source_file=str(source_file), dtype=dtype), name=f"native_{field_name}")
+        wf.connect([
+            (inputnode, to_native, [(field_name, "in_file")]),
+            (to_native, ds, [("out_file", "in_file")]),
+        ])  # fmt: skip
+
+    wmh_template = pe.Node(
+        ApplyTransform(reference=template.brain_mask(), binarize=True), name="wmh_to_template"
+    )
+    ds_wmh_template = sink(
+        "ds_wmh_template", space=TEMPLATE, resolution="1", label="WMH", suffix="mask",
+        Type="Lesion", Description=WMH_DESCRIPTION + " Resampled to the template (linear, >= 0.5).",
+    )
+    ds_forward = sink("ds_forward_xfm", suffix="xfm", extension=".h5", **{"from": "FLAIR", "to": TEMPLATE},
+                      mode="image", Description="ANTs composite transform: rigid, affine, SyN")
+    ds_inverse = sink("ds_inverse_xfm", suffix="xfm", extension=".h5", **{"from": TEMPLATE, "to": "FLAIR"},
+                      mode="image", Description="ANTs composite transform: inverse SyN, affine, rigid")
+    ds_volumes = sink("ds_volumes", label="WMH", suffix="morph", extension=".tsv", **VOLUMES_SIDECAR)
+    wf.connect([
+        (inputnode, wmh_template, [("wmh_mask", "in_file"), ("forward_transform", "transform")]),
+        (wmh_template, ds_wmh_template, [("out_file", "in_file")]),
+        (inputnode, ds_forward, [("forward_transform", "in_file")]),
+        (inputnode, ds_inverse, [("inverse_transform", "in_file")]),
+        (inputnode, ds_volumes, [("volumes", "in_file")]),
+    ])  # fmt: skip
+    return wf

@@ -1,0 +1,55 @@
+"""Synthetic images made by the tests: an ellipsoid 'brain' with known bright blobs."""
+
+import nibabel as nib
+import numpy as np
+
+SHAPE = (64, 72, 60)
+
+
+def ellipsoid(shape=SHAPE, centre=None, radii=(26, 30, 24)):
+    centre = np.array(shape) / 2 if centre is None else np.asarray(centre)
+    grid = np.indices(shape).astype(np.float32)
+    return sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(3)) <= 1
+
+
+def blob(shape, centre, radius):
+    return ellipsoid(shape, centre, (radius, radius, radius))
+
+
+BLOBS = (((32, 30, 30), 3.0), ((24, 44, 26), 2.5), ((40, 42, 36), 3.5))
+
+
+def brain_phantom(seed=0, shape=SHAPE, blobs=BLOBS, contrast=0.6, noise=0.02):
+    """FLAIR-like phantom: white matter (1.0) in a grey rim (1.3) in dark CSF, bright blobs.
+
+    Returns (image array, brain mask, white matter mask, lesion mask)."""
+    rng = np.random.default_rng(seed)
+    brain = ellipsoid(shape)
+    wm = ellipsoid(shape, radii=(23, 27, 21))
+    image = np.where(brain, 1.3, 0.0) - np.where(wm, 0.3, 0.0)
+    lesions = np.zeros(shape, bool)
+    for centre, radius in blobs:
+        lesions |= blob(shape, centre, radius) & wm
+    image = image + contrast * lesions
+    image = image + rng.normal(0, noise, shape) * brain
+    return image.astype(np.float32), brain, wm, lesions
+
+
+def save(array, path, affine=None, dtype=np.float32):
+    img = nib.Nifti1Image(np.asarray(array).astype(dtype), np.eye(4) if affine is None else affine)
+    img.header.set_xyzt_units("mm", "sec")
+    nib.save(img, str(path))
+    return str(path)
+
+
+IDENTITY_TRANSFORM = """#Insight Transform File V1.0
+#Transform 0
+Transform: AffineTransform_double_3_3
+Parameters: 1 0 0 0 1 0 0 0 1 0 0 0
+FixedParameters: 0 0 0
+"""
+
+
+def identity_transform(path):
+    path.write_text(IDENTITY_TRANSFORM)
+    return str(path)

@@ -1,0 +1,56 @@
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_deepwmh.core.conform import InvalidImageError, conform, to_source_grid
+from phantoms import brain_phantom, save
+
+LPS = np.array([[-1.0, 0, 0, 63], [0, -1.0, 0, 71], [0, 0, 1.0, -30], [0, 0, 0, 1]])
+
+
+def test_reorients_to_ras_and_back_exactly(tmp_path):
+    image = brain_phantom()[0]
+    source = save(image * 100, tmp_path / "lps.nii.gz", LPS, np.int16)
+    conformed = conform(source)
+    assert nib.aff2axcodes(conformed.affine) == ("R", "A", "S")
+    assert conformed.get_data_dtype() == np.float32
+    back = to_source_grid(conformed, source)
+    original = nib.load(source)
+    assert back.shape == original.shape
+    np.testing.assert_allclose(back.affine, original.affine)
+    np.testing.assert_allclose(back.get_fdata(), original.get_fdata(), atol=1e-3)
+
+
+def test_cleans_nan_and_inf(tmp_path):
+    image = brain_phantom()[0]
+    image[0, 0, 0], image[1, 1, 1] = np.nan, np.inf
+    out = conform(save(image, tmp_path / "nan.nii.gz"))
+    assert np.isfinite(out.get_fdata()).all()
+
+
+def test_accepts_single_volume_4d(tmp_path):
+    image = brain_phantom()[0][..., None]
+    assert conform(save(image, tmp_path / "4d.nii.gz")).ndim == 3
+
+
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.ones((64, 64)), "expected a 3D image"),
+        (np.ones((64, 64, 60, 3)), "expected a 3D image"),
+        (np.zeros((64, 72, 60)), "empty or constant"),
+        (np.ones((30, 30, 30)), "too small for a brain"),
+    ],
+)
+def test_rejects_what_is_not_a_brain_image(tmp_path, array, message):
+    path = save(array, tmp_path / "sub-x_FLAIR.nii.gz")
+    with pytest.raises(InvalidImageError, match=message) as info:
+        conform(path)
+    assert "sub-x_FLAIR.nii.gz" in str(info.value)
+
+
+def test_rejects_unreadable_file(tmp_path):
+    path = tmp_path / "sub-x_FLAIR.nii.gz"
+    path.write_bytes(b"not a nifti")
+    with pytest.raises(InvalidImageError, match="cannot be read"):
+        conform(path)

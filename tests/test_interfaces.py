@@ -1,0 +1,122 @@
+"""Every Nipype interface, run on phantom files (identity transforms where one is needed)."""
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bids_deepwmh.core.metrics import dice
+from bids_deepwmh.core.reference import save_reference
+from bids_deepwmh.interfaces.preprocessing import BrainMask, Conform, N4BiasCorrection, RegisterToTemplate
+from bids_deepwmh.interfaces.reference import BuildReference
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, WMHVolumes
+from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
+from phantoms import SHAPE, brain_phantom, ellipsoid, identity_transform, save
+
+
+@pytest.fixture
+def phantom(tmp_path):
+    image, brain, wm, lesions = brain_phantom()
+    return {
+        "image": image, "brain": brain, "wm": wm, "lesions": lesions,
+        "flair": save(image * 500, tmp_path / "flair.nii.gz"),
+        "brain_mask": save(brain, tmp_path / "brain.nii.gz", dtype=np.uint8),
+        "wm_prob": save(wm, tmp_path / "wm.nii.gz"),
+        "aseg": save(np.where(wm, 2, np.where(ellipsoid(), 3, 0)), tmp_path / "aseg.nii.gz", dtype=np.int16),
+        "identity": identity_transform(tmp_path / "identity.txt"),
+    }
+
+
+def run(interface, tmp_path, name):
+    (tmp_path / name).mkdir()
+    return interface.run(cwd=str(tmp_path / name)).outputs
+
+
+def test_conform_and_n4(phantom, tmp_path):
+    conformed = run(Conform(in_file=phantom["flair"]), tmp_path, "conform")
+    n4 = run(N4BiasCorrection(in_file=conformed.out_file), tmp_path, "n4")
+    corrected = nib.load(n4.out_file).get_fdata()
+    assert np.median(corrected[phantom["brain"]]) == pytest.approx(1000, rel=0.05)
+    assert dice(nib.load(n4.head_mask).get_fdata() > 0, phantom["brain"]) > 0.95
+
+
+def test_conform_names_the_file_when_it_fails(tmp_path):
+    bad = save(np.ones((64, 64)), tmp_path / "sub-bad_FLAIR.nii.gz")
+    with pytest.raises(Exception, match="sub-bad_FLAIR.nii.gz: expected a 3D image"):
+        run(Conform(in_file=bad), tmp_path, "conform")
+
+
+def test_registration_recovers_a_shift(phantom, tmp_path):
+    shifted = save(ndimage.shift(phantom["image"] * 500, (4, -3, 2), order=1), tmp_path / "moved.nii.gz")
+    reg = run(
+        RegisterToTemplate(in_file=shifted, in_mask=phantom["brain_mask"], template=phantom["flair"]),
+        tmp_path, "register",
+    )
+    back = run(
+        ApplyTransform(in_file=shifted, reference=phantom["flair"], transform=reg.forward_transform),
+        tmp_path, "apply",
+    )
+    moved_back = nib.load(back.out_file).get_fdata()
+    assert dice(moved_back > 300, phantom["image"] * 500 > 300) > 0.9
+    assert reg.inverse_transform.endswith(".h5") and reg.similarity < 0
+
+
+def test_brain_mask_and_binarised_resampling(phantom, tmp_path):
+    out = run(
+        BrainMask(in_file=phantom["flair"], inverse_transform=phantom["identity"],
+                  template_mask=phantom["brain_mask"]),
+        tmp_path, "brain_mask",
+    )
+    mask = np.asarray(nib.load(out.out_mask).dataobj)
+    assert mask.dtype == np.uint8 and dice(mask > 0, phantom["brain"]) > 0.95
+    moved = run(
+        ApplyTransform(in_file=out.out_mask, reference=phantom["flair"], transform=phantom["identity"],
+                       binarize=True),
+        tmp_path, "apply",
+    )
+    assert set(np.unique(nib.load(moved.out_file).dataobj)) <= {0, 1}
+
+
+def test_anatomical_wmh_and_volumes(phantom, tmp_path):
+    expected = ndimage.gaussian_filter(np.where(phantom["wm"], 1.0, 1.3), 1.5) * phantom["brain"]
+    reference, _ = save_reference(tmp_path / "ref.nii.gz", expected, np.full(SHAPE, 0.1), np.eye(4), {})
+    out = run(
+        AnatomicalWMH(in_file=phantom["flair"], brain_mask=phantom["brain_mask"],
+                      inverse_transform=phantom["identity"], reference_file=str(reference),
+                      wm_probability=phantom["wm_prob"], aseg=phantom["aseg"]),
+        tmp_path, "anatomical",
+    )
+    wmh = np.asarray(nib.load(out.wmh_mask).dataobj) > 0
+    assert dice(wmh, phantom["lesions"]) > 0.75
+    volumes = run(WMHVolumes(wmh_mask=out.wmh_mask, brain_mask=phantom["brain_mask"]), tmp_path, "volumes")
+    with open(volumes.out_tsv) as fh:
+        row = next(csv.DictReader(fh, delimiter="\t"))
+    assert float(row["wmh_volume_ml"]) == pytest.approx(wmh.sum() / 1000, abs=1e-4)
+    assert int(row["wmh_count"]) == 3
+    assert json.loads(volumes.out_json)["brain_volume_ml"] == pytest.approx(phantom["brain"].sum() / 1000, abs=0.01)
+
+
+def test_to_source_grid_restores_shape_and_affine(phantom, tmp_path):
+    lps = np.array([[-1.0, 0, 0, 63], [0, -1.0, 0, 71], [0, 0, 1.0, 0], [0, 0, 0, 1]])
+    source = save(phantom["image"], tmp_path / "source.nii.gz", lps)
+    conformed = run(Conform(in_file=source), tmp_path, "conform")
+    out = run(ToSourceGrid(in_file=conformed.out_file, source_file=source, dtype="uint8"), tmp_path, "native")
+    img = nib.load(out.out_file)
+    assert img.shape == SHAPE and np.allclose(img.affine, lps) and img.get_data_dtype() == np.uint8
+
+
+def test_build_reference(phantom, tmp_path):
+    flairs = [save(phantom["image"] * (1 + 0.01 * i), tmp_path / f"f{i}.nii.gz") for i in range(4)]
+    out = run(
+        BuildReference(flairs=flairs, brain_masks=[phantom["brain_mask"]] * 4, source_files=flairs,
+                       template_mask=phantom["brain_mask"], wm_probability=phantom["wm_prob"],
+                       out_file=str(tmp_path / "ref.nii.gz"), metadata={"Licenses": {"f0": "CC0"}}),
+        tmp_path, "build",
+    )
+    meta = json.loads(open(out.out_json).read())
+    assert meta["Licenses"] == {"f0": "CC0"} and len(meta["Sources"]) == 4
+    expected = nib.load(out.out_file).get_fdata()[..., 0]
+    assert np.median(expected[phantom["wm"] & ~phantom["lesions"]]) == pytest.approx(1.0, abs=0.02)
