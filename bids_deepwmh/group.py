@@ -96,8 +96,12 @@ def agreement_rows(output_dir, manual_dir, config):
 
     from bids_deepwmh.core.metrics import agreement
 
+    from bids.layout import parse_file_entities
+
     rows = []
     for prediction in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_mask.nii.gz")):
+        if "space" in parse_file_entities(str(prediction)):  # native-grid masks only
+            continue
         ids = _ids(prediction)
         manual = find_manual_mask(manual_dir, prediction)
         if not _selected(ids, config) or manual is None:

@@ -36,7 +36,7 @@ def select_cohort(bids_dirs, exclude=()):
         description = json.loads((bids_dir / "dataset_description.json").read_text())
         participants = _participants(bids_dir)
         controls = [p for p, row in participants.items() if row.get("group", "").lower() in CONTROL_GROUPS]
-        layout = BIDSLayout(str(bids_dir), validate=False)
+        layout = BIDSLayout(str(bids_dir.resolve()), validate=False)
         for path in sorted(layout.get(return_type="file", **FLAIR_QUERY)):
             subject = layout.get_file(path).entities["subject"]
             participant = f"sub-{subject}"
@@ -44,7 +44,12 @@ def select_cohort(bids_dirs, exclude=()):
                 continue
             row = participants.get(participant, {})
             licence = row.get("license") or row.get("licence") or description.get("License", "unknown")
-            selected.append({"file": path, "dataset": description.get("Name", bids_dir.name), "license": licence})
+            selected.append({
+                "file": path,
+                "name": f"{bids_dir.resolve().name}/{Path(path).relative_to(bids_dir.resolve())}",
+                "dataset": description.get("Name", bids_dir.name),
+                "license": licence,
+            })
     return selected
 
 
@@ -75,11 +80,14 @@ def main(argv=None):
 
     command = "deepwmh-build-reference " + " ".join(sys.argv[1:] if argv is None else argv)
     metadata = {
-        "Licenses": {Path(c["file"]).name: f"{c['dataset']}: {c['license']}" for c in cohort},
+        "Licenses": {c["name"]: f"{c['dataset']}: {c['license']}" for c in cohort},
         "Command": command,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    wf = init_reference_wf([c["file"] for c in cohort], args.output.resolve(), metadata, settings.omp_nthreads)
+    wf = init_reference_wf(
+        [c["file"] for c in cohort], args.output.resolve(), metadata, settings.omp_nthreads,
+        source_names=[c["name"] for c in cohort],
+    )
     wf.base_dir = str(settings.work_dir)
     try:
         wf.run(**settings.plugin_settings())

@@ -35,13 +35,21 @@ def run(argv=None):
 
 
 def _setup_logging(config):
+    """Messages of this App on the terminal (more with -v); Nipype's go to logs/ unless -v."""
     level = logging.WARNING - 10 * min(config.verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
     log_dir = config.output_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")
+    log_file = logging.FileHandler(log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    log_file.setFormatter(formatter)
+    terminal = logging.StreamHandler()
+    terminal.setFormatter(formatter)
+    terminal.setLevel(level)
+    for name in ("deepwmh", "nipype"):
+        named = logging.getLogger(name)
+        named.handlers = [log_file, terminal] if name == "deepwmh" or config.verbose else [log_file]
+        named.propagate = False
+    logger.setLevel(logging.DEBUG)
 
 
 def select_flairs(config):
@@ -79,8 +87,11 @@ def run_participant(config):
             "stop_on_first_crash": config.stop_on_first_crash,
             "check_version": False,
         },
-        "monitoring": {"enabled": False},
+        "logging": {"workflow_level": "INFO", "interface_level": "INFO", "utils_level": "WARNING"},
     })
+    from nipype import logging as nipype_logging
+
+    nipype_logging.update_logging(nipype_config)
     write_dataset_description(config.output_dir, config.bids_dir)
     logger.info("bids-deepwmh %s: %d FLAIR(s) to process", __version__, len(flair_files))
     wf = init_deepwmh_wf(flair_files, config.output_dir, config.reference_file, config.omp_nthreads)
@@ -90,8 +101,8 @@ def run_participant(config):
     plugin["plugin_args"]["status_callback"] = track_failures(failures)
     try:
         wf.run(**plugin)
-    except RuntimeError as exc:  # Nipype: some nodes crashed; the others ran to the end
-        logger.warning("%s", str(exc).splitlines()[0])
+    except RuntimeError:  # Nipype: some nodes crashed; the others ran to the end
+        logger.warning("%d step(s) failed; crash reports in %s", len(failures), config.output_dir / "logs")
     statuses = [scan_status(f, config.output_dir, failures) for f in flair_files]
     print(f"\nbids-deepwmh {__version__}: {len(flair_files)} scan(s)")
     for line in statuses:

@@ -50,8 +50,7 @@ def aseg(resolution=OUTPUT_RESOLUTION):
     return matches[0]
 
 
-def allowed_tissue(resolution=OUTPUT_RESOLUTION):
+def allowed_tissue(aseg_img):
     """Float image: 1 in white and deep grey matter, 0 elsewhere (cortex, CSF, cerebellum)."""
-    img = nib.load(aseg(resolution))
-    labels = np.asarray(img.dataobj)
-    return nib.Nifti1Image(np.isin(labels, WHITE_AND_DEEP_GREY).astype(np.float32), img.affine)
+    labels = np.asanyarray(aseg_img.dataobj)
+    return nib.Nifti1Image(np.isin(labels, WHITE_AND_DEEP_GREY).astype(np.float32), aseg_img.affine)

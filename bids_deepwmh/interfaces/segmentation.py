@@ -34,17 +34,16 @@ class AnatomicalWMH(SimpleInterface):
         from bids_deepwmh.core.images import like, voxel_volume_mm3
         from bids_deepwmh.core.reference import load_reference
         from bids_deepwmh.core.registration import resample
-        from bids_deepwmh.core.template import WHITE_AND_DEEP_GREY
+        from bids_deepwmh.core.template import allowed_tissue
 
         flair = nib.load(self.inputs.in_file)
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
         expected, spread, _ = load_reference(self.inputs.reference_file)
-        to_native = lambda img, how="linear": resample(  # noqa: E731
-            img, flair, self.inputs.inverse_transform, how
-        ).get_fdata(dtype=np.float32)
-        aseg = nib.load(self.inputs.aseg)
-        allowed_template = np.isin(np.asanyarray(aseg.dataobj), WHITE_AND_DEEP_GREY)
-        allowed = to_native(like(allowed_template, aseg)) > 0.5
+
+        def to_native(template_img):
+            return resample(template_img, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32)
+
+        allowed = to_native(allowed_tissue(nib.load(self.inputs.aseg))) > 0.5
         normalised = anatomical.normalise(
             flair.get_fdata(dtype=np.float32), brain, to_native(nib.load(self.inputs.wm_probability))
         )

@@ -184,7 +184,7 @@ def write_dataset_description(output_dir, bids_dir):
 
 
 # Files that BIDS does not define (the validator would call them errors).
-BIDSIGNORE = ("*_xfm.h5", "*_morph.tsv", "*_morph.json", "logs/", "group_*", "*.html", "figures/")
+BIDSIGNORE = ("*_xfm.h5", "*_xfm.json", "*_morph.tsv", "*_morph.json", "logs/", "group_*")
 
 
 def write_atomic(path, text):

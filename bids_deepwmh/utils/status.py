@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bids_deepwmh.utils.bids import derivative_path
 
-_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
+_WRAPPERS = {"NodeExecutionError", "RuntimeError"}  # Nipype's wrappers around the real error
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
 
 
 def track_failures(failures):
@@ -28,8 +29,9 @@ def crash_reason(node_fullname, log_dir):
         if f"Node: {node_fullname}\n" not in text:
             continue
         messages = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m]
-        if messages:
-            return f"{messages[-1].group(1)}: {messages[-1].group(2)}"
+        specific = [m for m in messages if m.group(1) not in _WRAPPERS] or messages
+        if specific:
+            return f"{specific[-1].group(1)}: {specific[-1].group(2)}"
         return f"see {crash_file}"
     return "unknown error (no crash file found)"
 

@@ -35,13 +35,14 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
         DerivativesDataSink(base_directory=str(output_dir), source_file=str(source_file), **kw),
         name=node_name, run_without_submitting=True,
     )
+    nifti_sink = lambda node_name, **kw: sink(node_name, compress=True, **kw)  # noqa: E731
     native = {
-        "flair": ("float32", sink("ds_flair", desc="preproc", suffix="FLAIR", SkullStripped=False,
+        "flair": ("float32", nifti_sink("ds_flair", desc="preproc", suffix="FLAIR", SkullStripped=False,
                                   Description="FLAIR after N4 bias-field correction")),
-        "brain_mask": ("uint8", sink("ds_brain_mask", desc="brain", suffix="mask", Type="Brain",
+        "brain_mask": ("uint8", nifti_sink("ds_brain_mask", desc="brain", suffix="mask", Type="Brain",
                                      Description="Brain mask (template mask through the inverse "
                                      "transform, refined on the FLAIR)")),
-        "wmh_mask": ("uint8", sink("ds_wmh_mask", label="WMH", suffix="mask", Type="Lesion",
+        "wmh_mask": ("uint8", nifti_sink("ds_wmh_mask", label="WMH", suffix="mask", Type="Lesion",
                                    Description=WMH_DESCRIPTION)),
     }
     for field_name, (dtype, ds) in native.items():
@@ -54,7 +55,7 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
     wmh_template = pe.Node(
         ApplyTransform(reference=template.brain_mask(), binarize=True), name="wmh_to_template"
     )
-    ds_wmh_template = sink(
+    ds_wmh_template = nifti_sink(
         "ds_wmh_template", space=TEMPLATE, resolution="1", label="WMH", suffix="mask",
         Type="Lesion", Description=WMH_DESCRIPTION + " Resampled to the template (linear, >= 0.5).",
     )

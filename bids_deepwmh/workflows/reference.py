@@ -10,8 +10,11 @@ from bids_deepwmh.workflows.base import scan_workflow_name
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
 
 
-def init_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, name="reference_wf"):
-    """Preprocess every FLAIR, bring it to the template, and build the reference there."""
+def init_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, source_names=None,
+                      name="reference_wf"):
+    """Preprocess every FLAIR, bring it to the template, and build the reference there.
+
+    ``source_names`` name the scans in the reference's metadata (default: their paths)."""
     wf = pe.Workflow(name=name)
     resolution = template.REGISTRATION_RESOLUTION
     grid = template.brain_mask(resolution)
@@ -20,7 +23,7 @@ def init_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, name
     masks = pe.Node(niu.Merge(n), name="brain_masks")
     build = pe.Node(
         BuildReference(
-            source_files=[str(f) for f in flair_files],
+            source_files=[str(f) for f in (source_names or flair_files)],
             template_mask=grid,
             wm_probability=template.tissue_probability("WM", resolution),
             out_file=str(out_file),

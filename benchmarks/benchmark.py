@@ -1,0 +1,124 @@
+"""Run every FLAIR of ../shared/data/bids through ``deepwmh`` and tabulate accuracy and cost.
+
+One scan at a time (a cold work folder each), so the seconds and memory are those of one scan:
+wall time of the command, seconds per stage (from Nipype's node results), peak memory of the
+whole process tree (sampled every 0.1 s), and, where ``derivatives/manual`` has a mask, the
+MICCAI 2017 WMH challenge metrics from the group level.
+
+    python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
+"""
+
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psutil
+
+STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh")
+
+
+def tree_rss(process):
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(command):
+    """Run ``command``; return (exit code, seconds, peak RSS of the process tree in GB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, watched = [0], psutil.Process(proc.pid)
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss(watched))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0]
+    sampler.join()
+    return proc.returncode, time.perf_counter() - start, peak[0] / 1e9, output
+
+
+def stage_seconds(work_dir):
+    from nipype.utils.filemanip import loadpkl
+
+    seconds = defaultdict(float)
+    for result in Path(work_dir).rglob("result_*.pklz"):
+        node = result.parent.name
+        duration = getattr(loadpkl(result).runtime, "duration", 0) or 0
+        seconds[node if node in STAGES else "outputs"] += duration
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "bids")
+    parser.add_argument("--out", type=Path, default=Path("bench"))
+    parser.add_argument("--nprocs", type=int, default=2)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"no data at {args.data}")
+    from bids.layout import parse_file_entities
+
+    rows = []
+    for dataset in sorted(p for p in args.data.iterdir() if (p / "dataset_description.json").exists()):
+        out_dir = args.out / "derivatives" / dataset.name
+        for flair in sorted(dataset.glob("sub-*/**/anat/*_FLAIR.nii*")):
+            entities = parse_file_entities(str(flair))
+            query = {"subject": entities["subject"], "session": entities.get("session")}
+            filter_file = args.out / "filters" / f"{flair.name}.json"
+            filter_file.parent.mkdir(parents=True, exist_ok=True)
+            filter_file.write_text(json.dumps({"flair": query}))
+            work = args.out / "work" / flair.name
+            shutil.rmtree(work, ignore_errors=True)
+            command = [sys.executable, "-m", "bids_deepwmh", str(dataset), str(out_dir), "participant",
+                       "-w", str(work), "--nprocs", str(args.nprocs), "--bids-filter-file", str(filter_file),
+                       "--skip-bids-validation"]
+            code, seconds, peak_gb, output = run_measured(command)
+            row = {"dataset": dataset.name, "scan": flair.name.split("_FLAIR")[0], "exit": code,
+                   "seconds": round(seconds, 1), "peak_gb": round(peak_gb, 2)}
+            row.update({f"s_{k}": round(v, 1) for k, v in stage_seconds(work).items()})
+            if code != 0:
+                row["error"] = output.strip().splitlines()[-1]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        manual = dataset / "derivatives" / "manual"
+        if manual.is_dir():
+            subprocess.run([sys.executable, "-m", "bids_deepwmh", str(dataset), str(out_dir), "group",
+                            "--manual-masks", str(manual)], check=True, capture_output=True)
+            with open(out_dir / "group_agreement.tsv") as fh:
+                for agree in csv.DictReader(fh, delimiter="\t"):
+                    scan = agree["participant_id"] + ("" if agree["session_id"] == "n/a" else "_" + agree["session_id"])
+                    for row in rows:
+                        if row["dataset"] == dataset.name and row["scan"] == scan:
+                            row.update({k: agree[k] for k in ("dice", "lesion_f1", "hd95_mm", "avd_percent")})
+    columns = ["dataset", "scan", "exit", "dice", "lesion_f1", "hd95_mm", "avd_percent", "seconds", "peak_gb",
+               *(f"s_{s}" for s in (*STAGES, "outputs")), "error"]
+    with open(args.out / "benchmark.tsv", "w") as fh:
+        writer = csv.DictWriter(fh, columns, delimiter="\t", extrasaction="ignore", restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    print("| " + " | ".join(columns[:-1]) + " |")
+    print("|" + "---|" * (len(columns) - 1))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(c, "")) for c in columns[:-1]) + " |")
+    scored = [float(r["dice"]) for r in rows if r.get("dice")]
+    if scored:
+        print(f"mean Dice over {len(scored)} annotated scan(s): {sum(scored) / len(scored):.3f}")
+
+
+if __name__ == "__main__":
+    main()

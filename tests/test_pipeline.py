@@ -1,0 +1,99 @@
+"""End to end through the command line on a small synthetic dataset with known lesions.
+
+Two good scans (one in a session) and one broken file: the broken one fails with its reason,
+the others' outputs are all written, a rerun resumes, and the group level gathers them.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_deepwmh.cli.run import run
+from bids_deepwmh.demo import write_dataset
+from bids_deepwmh.utils.bids import derivative_path, validate_dataset
+
+GOOD = ("sub-01/ses-1/anat/sub-01_ses-1_FLAIR.nii.gz", "sub-02/anat/sub-02_FLAIR.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, templateflow_home):
+    root = tmp_path_factory.mktemp("study")
+    bids_dir = write_dataset(root / "bids", resolution=2, scans=(("01", "1", 1), ("02", None, 3)))
+    broken = bids_dir / "sub-03" / "anat" / "sub-03_FLAIR.nii.gz"
+    broken.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.ones((64, 64), np.float32), np.eye(4)), broken)
+    out, work = root / "out", root / "work"
+    args = [str(bids_dir), str(out), "participant", "-w", str(work), "--nprocs", "2", "--skip-bids-validation"]
+    code = run(args)
+    return {"bids": bids_dir, "out": out, "work": work, "code": code, "args": args}
+
+
+def test_failed_scan_does_not_stop_the_others(study, capsys):
+    assert study["code"] == 1
+    for name in GOOD:
+        assert derivative_path(study["out"], name, label="WMH", suffix="mask", extension=".nii.gz").exists()
+    crash_files = list((study["out"] / "logs").glob("crash-*.txt"))
+    assert crash_files and all(f.read_text().startswith("Node:") for f in crash_files)
+
+
+def test_outputs_are_on_the_native_grid_and_consistent(study):
+    for name in GOOD:
+        source = nib.load(study["bids"] / name)
+        path = lambda **e: derivative_path(study["out"], name, **e)  # noqa: E731
+        for entities in ({"desc": "preproc", "suffix": "FLAIR"}, {"desc": "brain", "suffix": "mask"},
+                         {"label": "WMH", "suffix": "mask"}):
+            img = nib.load(path(extension=".nii.gz", **entities))
+            assert img.shape == source.shape and np.allclose(img.affine, source.affine)
+            assert path(extension=".json", **entities).exists()
+        wmh = nib.load(path(label="WMH", suffix="mask", extension=".nii.gz"))
+        brain = nib.load(path(desc="brain", suffix="mask", extension=".nii.gz"))
+        assert wmh.get_data_dtype() == np.uint8 and set(np.unique(wmh.dataobj)) <= {0, 1}
+        with open(path(label="WMH", suffix="morph", extension=".tsv")) as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+        voxel_ml = abs(np.linalg.det(source.affine[:3, :3])) / 1000
+        assert float(row["wmh_volume_ml"]) == pytest.approx(np.count_nonzero(wmh.dataobj) * voxel_ml, abs=1e-3)
+        assert float(row["brain_volume_ml"]) == pytest.approx(np.count_nonzero(brain.dataobj) * voxel_ml, abs=0.01)
+        assert 1000 < float(row["brain_volume_ml"]) < 2000
+        template_mask = nib.load(path(space="MNI152NLin2009cAsym", resolution="1", label="WMH", suffix="mask",
+                                      extension=".nii.gz"))
+        assert template_mask.shape == (193, 229, 193)
+        for direction in ({"from": "FLAIR", "to": "MNI152NLin2009cAsym"}, {"from": "MNI152NLin2009cAsym", "to": "FLAIR"}):
+            assert path(mode="image", suffix="xfm", extension=".h5", **direction).exists()
+
+
+def test_outputs_pass_the_bids_validator(study):
+    description = json.loads((study["out"] / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "bids-deepwmh"
+    assert validate_dataset(study["out"]) == []
+
+
+def test_rerun_resumes_and_says_why_a_scan_failed(study):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bids_deepwmh", *study["args"]], capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1
+    last_lines = proc.stdout.strip().splitlines()[-3:]
+    assert "sub-01_ses-1_FLAIR.nii.gz: done" in last_lines[0]
+    assert "sub-02_FLAIR.nii.gz: done" in last_lines[1]
+    assert "sub-03_FLAIR.nii.gz: FAILED (conform: InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D image" in last_lines[2]
+
+
+def test_group_level_tables_and_agreement(study, capsys):
+    manual = study["bids"] / "derivatives" / "manual"
+    code = run([str(study["bids"]), str(study["out"]), "group", "--manual-masks", str(manual)])
+    assert code == 0
+    with open(study["out"] / "group_wmh.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert [(r["participant_id"], r["session_id"]) for r in rows] == [("sub-01", "ses-1"), ("sub-02", "n/a")]
+    with open(study["out"] / "group_agreement.tsv") as fh:
+        agreement = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(agreement) == 2
+    for row in agreement:  # synthetic lesions are bright ellipsoids: they must be found
+        assert float(row["dice"]) > 0.6 and float(row["lesion_recall"]) == 1.0
+    assert "agreement with manual masks (2 scan(s))" in (study["out"] / "group_wmh_summary.txt").read_text()
+    assert run([str(study["bids"]), str(study["out"]), "group", "--participant-label", "99"]) == 18
