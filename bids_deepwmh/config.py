@@ -56,7 +56,8 @@ class Config:
 
     def set_environment(self):
         """Thread counts for ITK and BLAS in every node; no network checks from Nipype."""
-        for var in ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        threads = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        for var in threads:
             os.environ[var] = str(self.omp_nthreads)
         os.environ.setdefault("NIPYPE_NO_ET", "1")
 

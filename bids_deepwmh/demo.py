@@ -48,7 +48,7 @@ def synthetic_flair(seed, n_lesions=8, resolution=1):
     lesion_profile = np.zeros(image.shape, np.float32)
     for centre in candidates[rng.choice(len(candidates), n_lesions, replace=False)]:
         radii = rng.uniform(2.5, 5.0, size=3) / zooms
-        box = tuple(slice(max(0, int(c - 2 * r)), int(c + 2 * r) + 1) for c, r in zip(centre, radii))
+        box = tuple(slice(max(0, int(c - 2 * r)), int(c + 2 * r) + 1) for c, r in zip(centre, radii, strict=True))
         grid = np.indices(image[box].shape).astype(np.float32)
         offsets = [centre[i] - box[i].start for i in range(3)]
         distance = sum(((grid[i] - offsets[i]) / radii[i]) ** 2 for i in range(3))

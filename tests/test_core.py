@@ -6,8 +6,8 @@ import pytest
 from scipy import ndimage
 
 from bids_deepwmh.core import anatomical, metrics
-from bids_deepwmh.core.bias import n4_correct
-from bids_deepwmh.core.brainmask import refine_brain_mask
+from bids_deepwmh.core.bias import head_mask, n4_correct
+from bids_deepwmh.core.brainmask import refine_brain_mask, rough_brain_mask
 from bids_deepwmh.core.lesions import remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes
@@ -18,11 +18,11 @@ def test_n4_removes_a_smooth_bias_field():
     image, brain, wm, _ = brain_phantom(noise=0.005)
     x = np.linspace(-1, 1, SHAPE[0])[:, None, None]
     biased = image * np.exp(0.4 * x) * 100
-    corrected, head = n4_correct(nib.Nifti1Image(biased.astype(np.float32), np.eye(4)))
+    corrected = n4_correct(nib.Nifti1Image(biased.astype(np.float32), np.eye(4)))
     inner = wm & ~blob(SHAPE, BLOBS[0][0], 5)
     cv = lambda a: a[inner].std() / a[inner].mean()  # noqa: E731
     assert cv(corrected.get_fdata()) < 0.5 * cv(biased)
-    assert np.asarray(head.dataobj)[brain].mean() > 0.95
+    assert head_mask(biased)[brain].mean() > 0.95
 
 
 def test_brain_mask_follows_the_image_not_the_misplaced_prior():
@@ -110,3 +110,11 @@ def test_volumes_match_the_mask():
     assert values == {
         "wmh_volume_ml": 0.032, "wmh_count": 2, "brain_volume_ml": 2.0, "wmh_fraction_of_brain": 0.016,
     }
+
+
+def test_rough_brain_mask_cuts_the_scalp_off():
+    image, brain, _, _ = brain_phantom()
+    scalp = ellipsoid(radii=(31, 35, 29)) & ~ellipsoid(radii=(29, 33, 27))  # bright shell, dark gap
+    head = np.where(scalp, 1.4, image) * 100
+    rough = rough_brain_mask(head, (1, 1, 1))
+    assert metrics.dice(rough, brain) > 0.95 and not rough[scalp].any()

@@ -40,7 +40,6 @@ def test_conform_and_n4(phantom, tmp_path):
     n4 = run(N4BiasCorrection(in_file=conformed.out_file), tmp_path, "n4")
     corrected = nib.load(n4.out_file).get_fdata()
     assert np.median(corrected[phantom["brain"]]) == pytest.approx(1000, rel=0.05)
-    assert dice(nib.load(n4.head_mask).get_fdata() > 0, phantom["brain"]) > 0.95
 
 
 def test_conform_names_the_file_when_it_fails(tmp_path):
@@ -52,7 +51,7 @@ def test_conform_names_the_file_when_it_fails(tmp_path):
 def test_registration_recovers_a_shift(phantom, tmp_path):
     shifted = save(ndimage.shift(phantom["image"] * 500, (4, -3, 2), order=1), tmp_path / "moved.nii.gz")
     reg = run(
-        RegisterToTemplate(in_file=shifted, in_mask=phantom["brain_mask"], template=phantom["flair"]),
+        RegisterToTemplate(in_file=shifted, template=phantom["flair"]),
         tmp_path, "register",
     )
     back = run(

@@ -5,6 +5,7 @@ the others' outputs are all written, a rerun resumes, and the group level gather
 """
 
 import csv
+import functools
 import json
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def test_failed_scan_does_not_stop_the_others(study, capsys):
 def test_outputs_are_on_the_native_grid_and_consistent(study):
     for name in GOOD:
         source = nib.load(study["bids"] / name)
-        path = lambda **e: derivative_path(study["out"], name, **e)  # noqa: E731
+        path = functools.partial(derivative_path, study["out"], name)
         for entities in ({"desc": "preproc", "suffix": "FLAIR"}, {"desc": "brain", "suffix": "mask"},
                          {"label": "WMH", "suffix": "mask"}):
             img = nib.load(path(extension=".nii.gz", **entities))
@@ -62,7 +63,8 @@ def test_outputs_are_on_the_native_grid_and_consistent(study):
         template_mask = nib.load(path(space="MNI152NLin2009cAsym", resolution="1", label="WMH", suffix="mask",
                                       extension=".nii.gz"))
         assert template_mask.shape == (193, 229, 193)
-        for direction in ({"from": "FLAIR", "to": "MNI152NLin2009cAsym"}, {"from": "MNI152NLin2009cAsym", "to": "FLAIR"}):
+        template = "MNI152NLin2009cAsym"
+        for direction in ({"from": "FLAIR", "to": template}, {"from": template, "to": "FLAIR"}):
             assert path(mode="image", suffix="xfm", extension=".h5", **direction).exists()
 
 
@@ -80,7 +82,8 @@ def test_rerun_resumes_and_says_why_a_scan_failed(study):
     last_lines = proc.stdout.strip().splitlines()[-3:]
     assert "sub-01_ses-1_FLAIR.nii.gz: done" in last_lines[0]
     assert "sub-02_FLAIR.nii.gz: done" in last_lines[1]
-    assert "sub-03_FLAIR.nii.gz: FAILED (conform: InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D image" in last_lines[2]
+    assert "sub-03_FLAIR.nii.gz: FAILED (conform: InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D" \
+        in last_lines[2]
 
 
 def test_group_level_tables_and_agreement(study, capsys):

@@ -15,9 +15,9 @@ import pytest
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.utils.bids import derivative_path
 
-# Measured with benchmarks/benchmark.py: this scan's Dice is 0.XX; the floor leaves room for
+# Measured with benchmarks/benchmark.py: this scan's Dice is 0.80; the floor leaves room for
 # platform differences in ANTs' registration.
-HELD_OUT_DICE_FLOOR = 0.6
+HELD_OUT_DICE_FLOOR = 0.70
 
 CASES = {
     "msl14": ("dev-annotated", ["--participant-label", "msl14", "--session-label", "1"],
@@ -49,7 +49,7 @@ def test_runs_and_writes_native_grid_outputs(case):
         row = next(csv.DictReader(fh, delimiter="\t"))
     voxel_ml = abs(np.linalg.det(source.affine[:3, :3])) / 1000
     assert float(row["wmh_volume_ml"]) == pytest.approx(np.count_nonzero(wmh.dataobj) * voxel_ml, abs=1e-3)
-    assert 900 < float(row["brain_volume_ml"]) < 2000 or case["name"] == "thick"
+    assert 900 < float(row["brain_volume_ml"]) < 2000
 
 
 def test_held_out_dice_against_the_expert_mask(case):

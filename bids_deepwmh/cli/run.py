@@ -3,7 +3,6 @@
 import logging
 import sys
 import time
-from pathlib import Path
 
 from bids_deepwmh import __version__
 from bids_deepwmh.cli.parser import build_parser

@@ -43,4 +43,4 @@ def n4_correct(img):
     )
     out = np.clip(ants_data(corrected), 0, None)
     scale = np.median(out[mask]) if mask.any() else 1.0
-    return like(out * (1000.0 / max(scale, 1e-6)), img), like(mask, img, np.uint8)
+    return like(out * (1000.0 / max(scale, 1e-6)), img)

@@ -33,3 +33,31 @@ def refine_brain_mask(flair, prior, zooms):
     mask = ndimage.binary_closing(mask, structure=structure)
     mask = ndimage.binary_fill_holes(mask)
     return largest_component(mask & (flair > 0))
+
+
+def _ball(radius_mm, zooms):
+    """An ellipsoidal structuring element of ``radius_mm`` on a grid of voxel size ``zooms``."""
+    radii = np.maximum(1, np.round(radius_mm / np.asarray(zooms, dtype=float))).astype(int)
+    grid = np.indices(2 * radii + 1) - radii[:, None, None, None]
+    return (((grid / radii[:, None, None, None]) ** 2).sum(0)) <= 1
+
+
+def rough_brain_mask(flair, zooms, radius_mm=5.0):
+    """Brain without registration, for registering a whole-head scan to a brain-only template.
+
+    Tissue brighter than half the foreground median, eroded by ``radius_mm`` so the scalp
+    comes apart from the brain, the largest piece kept, grown back inside the tissue.  On a
+    skull-stripped scan this is the brain itself.
+    """
+    from bids_deepwmh.core.bias import head_mask
+
+    head = head_mask(flair)
+    if not head.any():
+        raise ValueError("the image has no foreground")
+    tissue = flair > 0.5 * np.median(flair[head])
+    ball = _ball(radius_mm, zooms)
+    core = largest_component(ndimage.binary_erosion(tissue, structure=ball))
+    if not core.any():
+        core = largest_component(tissue)
+    brain = ndimage.binary_dilation(core, structure=ball) & tissue
+    return ndimage.binary_fill_holes(ndimage.binary_closing(brain, structure=ball))

@@ -9,21 +9,23 @@ import numpy as np
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
 
-def register_to_template(moving, fixed, moving_mask, out_dir, random_seed=20240101):
+def register_to_template(moving, fixed, out_dir, random_seed=20240101):
     """Rigid, affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
 
-    ``moving`` and ``moving_mask`` are nibabel images in native space; ``fixed`` is the
-    template (nibabel).  Returns the paths of the forward (native to template) and inverse
-    composite transforms written in ``out_dir``, and the similarity (Mattes mutual
-    information, lower is better) of the warped image to the template inside its brain.
+    ``moving`` is the FLAIR (nibabel, native space), ``fixed`` the template's brain.  The FLAIR
+    is roughly skull-stripped first, so a whole-head scan is not stretched onto the brain.
+    Returns the paths of the forward (native to template) and inverse composite transforms
+    written in ``out_dir``, and the similarity (Mattes mutual information, lower is better)
+    of the warped image to the template inside its brain.
     """
+    from bids_deepwmh.core.brainmask import rough_brain_mask
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.asanyarray(moving.dataobj, dtype=np.float32)
-    mask = np.asanyarray(moving_mask.dataobj) > 0
-    # Whole-head scans and brain-only template: keep the head but tame the scalp's bright fat.
-    ceiling = np.percentile(data[mask], 99.5) if mask.any() else data.max()
-    moving_ants = to_ants(like(np.clip(data, 0, ceiling), moving))
+    brain = rough_brain_mask(data, moving.header.get_zooms()[:3])
+    ceiling = np.percentile(data[brain], 99.5)
+    moving_ants = to_ants(like(np.clip(data, 0, ceiling) * brain, moving))
     fixed_ants = to_ants(fixed)
     prefix = str(out_dir / "reg_")
     result = ants.registration(

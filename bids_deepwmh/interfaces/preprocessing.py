@@ -34,7 +34,6 @@ class _N4InputSpec(BaseInterfaceInputSpec):
 
 class _N4OutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="bias-corrected FLAIR, foreground median scaled to 1000")
-    head_mask = File(exists=True, desc="rough foreground (head or brain) mask")
 
 
 class N4BiasCorrection(SimpleInterface):
@@ -46,17 +45,13 @@ class N4BiasCorrection(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core.bias import n4_correct
 
-        corrected, head = n4_correct(nib.load(self.inputs.in_file))
         self._results["out_file"] = out_path(runtime, "n4.nii.gz")
-        self._results["head_mask"] = out_path(runtime, "head_mask.nii.gz")
-        nib.save(corrected, self._results["out_file"])
-        nib.save(head, self._results["head_mask"])
+        nib.save(n4_correct(nib.load(self.inputs.in_file)), self._results["out_file"])
         return runtime
 
 
 class _RegisterInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
-    in_mask = File(exists=True, mandatory=True, desc="foreground mask of in_file")
     template = File(exists=True, mandatory=True, desc="template brain image (fixed)")
 
 
@@ -76,8 +71,7 @@ class RegisterToTemplate(SimpleInterface):
         from bids_deepwmh.core.registration import register_to_template
 
         forward, inverse, similarity = register_to_template(
-            nib.load(self.inputs.in_file), nib.load(self.inputs.template),
-            nib.load(self.inputs.in_mask), runtime.cwd,
+            nib.load(self.inputs.in_file), nib.load(self.inputs.template), runtime.cwd
         )
         self._results.update(
             forward_transform=str(forward), inverse_transform=str(inverse), similarity=similarity

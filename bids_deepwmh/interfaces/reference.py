@@ -1,7 +1,5 @@
 """Building the normal-appearing FLAIR reference from a registered cohort."""
 
-import json
-
 import nibabel as nib
 import numpy as np
 from nipype.interfaces.base import (
@@ -40,7 +38,7 @@ class BuildReference(SimpleInterface):
         in_template = np.asanyarray(template_mask.dataobj) > 0
         wm = nib.load(self.inputs.wm_probability).get_fdata(dtype=np.float32)
         stack = np.full((len(self.inputs.flairs), *in_template.shape), np.nan, np.float32)
-        for i, (flair_file, mask_file) in enumerate(zip(self.inputs.flairs, self.inputs.brain_masks)):
+        for i, (flair_file, mask_file) in enumerate(zip(self.inputs.flairs, self.inputs.brain_masks, strict=True)):
             brain = (nib.load(mask_file).get_fdata() >= 0.5) & in_template
             normalised = normalise(nib.load(flair_file).get_fdata(dtype=np.float32), brain, wm)
             stack[i][brain] = normalised[brain]

@@ -29,7 +29,7 @@ def init_preprocessing_wf(omp_nthreads=1, name="preprocessing_wf"):
     wf.connect([
         (inputnode, conform, [("in_file", "in_file")]),
         (conform, n4, [("out_file", "in_file")]),
-        (n4, register, [("out_file", "in_file"), ("head_mask", "in_mask")]),
+        (n4, register, [("out_file", "in_file")]),
         (n4, brain_mask, [("out_file", "in_file")]),
         (register, brain_mask, [("inverse_transform", "inverse_transform")]),
         (conform, outputnode, [("out_file", "conformed")]),
