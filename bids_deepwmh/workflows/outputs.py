@@ -31,19 +31,27 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
         ),
         name="inputnode",
     )
-    sink = lambda node_name, **kw: pe.Node(  # noqa: E731
-        DerivativesDataSink(base_directory=str(output_dir), source_file=str(source_file), **kw),
-        name=node_name, run_without_submitting=True,
-    )
-    nifti_sink = lambda node_name, **kw: sink(node_name, compress=True, **kw)  # noqa: E731
-    native = {
-        "flair": ("float32", nifti_sink("ds_flair", desc="preproc", suffix="FLAIR", SkullStripped=False,
-                                  Description="FLAIR after N4 bias-field correction")),
-        "brain_mask": ("uint8", nifti_sink("ds_brain_mask", desc="brain", suffix="mask", Type="Brain",
-                                     Description="Brain mask (template mask through the inverse "
-                                     "transform, refined on the FLAIR)")),
-        "wmh_mask": ("uint8", nifti_sink("ds_wmh_mask", label="WMH", suffix="mask", Type="Lesion",
-                                   Description=WMH_DESCRIPTION)),
+    def sink(node_name, **entities_and_metadata):
+        return pe.Node(
+            DerivativesDataSink(
+                base_directory=str(output_dir), source_file=str(source_file), **entities_and_metadata
+            ),
+            name=node_name, run_without_submitting=True,
+        )
+
+    native = {  # conformed-grid input -> (data type on the source grid, its sink)
+        "flair": ("float32", sink(
+            "ds_flair", desc="preproc", suffix="FLAIR", compress=True, SkullStripped=False,
+            Description="FLAIR after N4 bias-field correction",
+        )),
+        "brain_mask": ("uint8", sink(
+            "ds_brain_mask", desc="brain", suffix="mask", compress=True, Type="Brain",
+            Description="Brain mask (template mask through the inverse transform, refined on the FLAIR)",
+        )),
+        "wmh_mask": ("uint8", sink(
+            "ds_wmh_mask", label="WMH", suffix="mask", compress=True, Type="Lesion",
+            Description=WMH_DESCRIPTION,
+        )),
     }
     for field_name, (dtype, ds) in native.items():
         to_native = pe.Node(ToSourceGrid(source_file=str(source_file), dtype=dtype), name=f"native_{field_name}")
@@ -55,8 +63,8 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
     wmh_template = pe.Node(
         ApplyTransform(reference=template.brain_mask(), binarize=True), name="wmh_to_template"
     )
-    ds_wmh_template = nifti_sink(
-        "ds_wmh_template", space=TEMPLATE, resolution="1", label="WMH", suffix="mask",
+    ds_wmh_template = sink(
+        "ds_wmh_template", space=TEMPLATE, resolution="1", label="WMH", suffix="mask", compress=True,
         Type="Lesion", Description=WMH_DESCRIPTION + " Resampled to the template (linear, >= 0.5).",
     )
     ds_forward = sink("ds_forward_xfm", suffix="xfm", extension=".h5", **{"from": "FLAIR", "to": TEMPLATE},
