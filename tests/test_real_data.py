@@ -52,9 +52,8 @@ def test_runs_and_writes_native_grid_outputs(case):
     assert 900 < float(row["brain_volume_ml"]) < 2000
 
 
+@pytest.mark.parametrize("case", ["msl14"], indirect=True)
 def test_held_out_dice_against_the_expert_mask(case):
-    if case["name"] != "msl14":
-        pytest.skip("only dev-annotated has manual masks")
     manual = case["bids"] / "derivatives" / "manual"
     assert run([str(case["bids"]), str(case["out"]), "group", "--manual-masks", str(manual)]) == 0
     with open(case["out"] / "group_agreement.tsv") as fh:

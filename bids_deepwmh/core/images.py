@@ -6,10 +6,8 @@ import numpy as np
 
 
 def to_ants(img):
-    """Return a nibabel image as a float32 ANTsImage in the same physical space."""
-    if img.get_data_dtype() != np.float32:
-        img = like(np.asanyarray(img.dataobj), img)
-    return ants.from_nibabel_nifti(img)
+    """Return a nibabel image as a float32 ANTsImage in the same physical space (mm units)."""
+    return ants.from_nibabel_nifti(like(np.asanyarray(img.dataobj), img))
 
 
 def ants_data(ants_img, dtype=np.float32):
