@@ -92,11 +92,10 @@ def find_manual_mask(manual_dir, prediction):
 def agreement_rows(output_dir, manual_dir, config):
     """Challenge metrics for each predicted mask that has a manual one."""
     import nibabel as nib
+    from bids.layout import parse_file_entities
     from nibabel.processing import resample_from_to
 
     from bids_deepwmh.core.metrics import agreement
-
-    from bids.layout import parse_file_entities
 
     rows = []
     for prediction in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_mask.nii.gz")):

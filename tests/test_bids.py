@@ -5,12 +5,17 @@ import json
 import numpy as np
 import pytest
 from bids import BIDSLayout
+from phantoms import brain_phantom, save
 
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.utils.bids import (
-    NoInputError, NoMatchError, UsageError, check_paths, collect_flairs, derivative_path,
+    NoInputError,
+    NoMatchError,
+    UsageError,
+    check_paths,
+    collect_flairs,
+    derivative_path,
 )
-from phantoms import brain_phantom, save
 
 FILES = (
     "sub-01/ses-1/anat/sub-01_ses-1_FLAIR.nii.gz",

@@ -1,9 +1,9 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from phantoms import brain_phantom, save
 
 from bids_deepwmh.core.conform import InvalidImageError, conform, to_source_grid
-from phantoms import brain_phantom, save
 
 LPS = np.array([[-1.0, 0, 0, 63], [0, -1.0, 0, 71], [0, 0, 1.0, -30], [0, 0, 0, 1]])
 

@@ -3,15 +3,15 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from phantoms import BLOBS, SHAPE, blob, brain_phantom, ellipsoid
 from scipy import ndimage
 
 from bids_deepwmh.core import anatomical, metrics
-from bids_deepwmh.core.bias import head_mask, n4_correct
-from bids_deepwmh.core.brainmask import refine_brain_mask, rough_brain_mask
+from bids_deepwmh.core.bias import n4_correct
+from bids_deepwmh.core.brainmask import head_mask, refine_brain_mask, rough_brain_mask
 from bids_deepwmh.core.lesions import remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes
-from phantoms import BLOBS, SHAPE, blob, brain_phantom, ellipsoid
 
 
 def test_n4_removes_a_smooth_bias_field():

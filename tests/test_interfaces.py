@@ -6,6 +6,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+from phantoms import SHAPE, brain_phantom, ellipsoid, identity_transform, save
 from scipy import ndimage
 
 from bids_deepwmh.core.metrics import dice
@@ -14,7 +15,6 @@ from bids_deepwmh.interfaces.preprocessing import BrainMask, Conform, N4BiasCorr
 from bids_deepwmh.interfaces.reference import BuildReference
 from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, WMHVolumes
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
-from phantoms import SHAPE, brain_phantom, ellipsoid, identity_transform, save
 
 
 @pytest.fixture

@@ -32,11 +32,11 @@ def select_cohort(bids_dirs, exclude=()):
     from bids_deepwmh.utils.bids import FLAIR_QUERY
 
     selected = []
-    for bids_dir in map(Path, bids_dirs):
+    for bids_dir in (Path(d).resolve() for d in bids_dirs):
         description = json.loads((bids_dir / "dataset_description.json").read_text())
         participants = _participants(bids_dir)
         controls = [p for p, row in participants.items() if row.get("group", "").lower() in CONTROL_GROUPS]
-        layout = BIDSLayout(str(bids_dir.resolve()), validate=False)
+        layout = BIDSLayout(str(bids_dir), validate=False)
         for path in sorted(layout.get(return_type="file", **FLAIR_QUERY)):
             subject = layout.get_file(path).entities["subject"]
             participant = f"sub-{subject}"
@@ -46,7 +46,7 @@ def select_cohort(bids_dirs, exclude=()):
             licence = row.get("license") or row.get("licence") or description.get("License", "unknown")
             selected.append({
                 "file": path,
-                "name": f"{bids_dir.resolve().name}/{Path(path).relative_to(bids_dir.resolve())}",
+                "name": f"{bids_dir.name}/{Path(path).relative_to(bids_dir)}",
                 "dataset": description.get("Name", bids_dir.name),
                 "license": licence,
             })

@@ -2,29 +2,12 @@
 
 import ants
 import numpy as np
-from scipy import ndimage
 
+from bids_deepwmh.core.brainmask import head_mask
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
 # Shrink so that the field is fitted on voxels of about this size: fast, and the field is smooth.
 FIT_VOXEL_MM = 4.0
-
-
-def head_mask(data):
-    """A rough foreground mask (head, or brain if skull-stripped): Otsu's threshold on the log
-    intensities of every voxel, so a zero background and a noisy one are both told apart."""
-    from skimage.filters import threshold_otsu
-
-    log_data = np.log1p(np.clip(data, 0, None))
-    if np.ptp(log_data) == 0:
-        return np.zeros(data.shape, bool)
-    mask = log_data > threshold_otsu(log_data)
-    mask = ndimage.binary_opening(mask, iterations=1)
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        sizes = ndimage.sum(mask, labels, range(1, n + 1))
-        mask = labels == (np.argmax(sizes) + 1)
-    return ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
 
 
 def n4_correct(img):

@@ -4,13 +4,26 @@ import numpy as np
 from scipy import ndimage
 
 
-def largest_component(mask):
-    """Keep the largest 26-connected component of a boolean mask."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3)))
+def largest_component(mask, connectivity=3):
+    """Keep the largest component of a boolean mask (connectivity 3: 26 neighbours, 1: 6)."""
+    labels, n = ndimage.label(mask, structure=ndimage.generate_binary_structure(3, connectivity))
     if n <= 1:
         return mask.astype(bool)
     sizes = ndimage.sum(mask, labels, range(1, n + 1))
     return labels == (np.argmax(sizes) + 1)
+
+
+def head_mask(data):
+    """A rough foreground mask (head, or brain if skull-stripped): Otsu's threshold on the log
+    intensities of every voxel, so a zero background and a noisy one are both told apart."""
+    from skimage.filters import threshold_otsu
+
+    log_data = np.log1p(np.clip(data, 0, None))
+    if np.ptp(log_data) == 0:
+        return np.zeros(data.shape, bool)
+    mask = log_data > threshold_otsu(log_data)
+    mask = largest_component(ndimage.binary_opening(mask, iterations=1), connectivity=1)
+    return ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
 
 
 def refine_brain_mask(flair, prior, zooms):
@@ -49,8 +62,6 @@ def rough_brain_mask(flair, zooms, radius_mm=5.0):
     comes apart from the brain, the largest piece kept, grown back inside the tissue.  On a
     skull-stripped scan this is the brain itself.
     """
-    from bids_deepwmh.core.bias import head_mask
-
     head = head_mask(flair)
     if not head.any():
         raise ValueError("the image has no foreground")

@@ -4,6 +4,7 @@ from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataS
 
 from bids_deepwmh.utils.bids import PATH_PATTERNS
 
+
 class DerivativesDataSink(_DerivativesDataSink):
     """Save a derivative next to the others, named after its source FLAIR."""
 

@@ -3,7 +3,12 @@
 import nibabel as nib
 import numpy as np
 from nipype.interfaces.base import (
-    BaseInterfaceInputSpec, File, InputMultiObject, SimpleInterface, TraitedSpec, traits,
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
 )
 
 
