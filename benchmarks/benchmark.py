@@ -21,7 +21,8 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh")
+STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh", "learned_wmh")
+METRICS = ("dice", "lesion_f1", "hd95_mm", "avd_percent")
 
 
 def tree_rss(process):
@@ -68,13 +69,16 @@ def main():
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "bids")
     parser.add_argument("--out", type=Path, default=Path("bench"))
     parser.add_argument("--nprocs", type=int, default=2)
+    parser.add_argument("--model", type=Path, help="a model bundle (default: the bundled model)")
+    parser.add_argument("--datasets", nargs="+", help="dataset folders to run (default: all)")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}")
     from bids.layout import parse_file_entities
 
     rows = []
-    for dataset in sorted(p for p in args.data.iterdir() if (p / "dataset_description.json").exists()):
+    datasets = sorted(p for p in args.data.iterdir() if (p / "dataset_description.json").exists())
+    for dataset in (d for d in datasets if not args.datasets or d.name in args.datasets):
         out_dir = args.out / "derivatives" / dataset.name
         for flair in sorted(dataset.glob("sub-*/**/anat/*_FLAIR.nii*")):
             entities = parse_file_entities(str(flair))
@@ -86,7 +90,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
             command = [sys.executable, "-m", "bids_deepwmh", str(dataset), str(out_dir), "participant",
                        "-w", str(work), "--nprocs", str(args.nprocs), "--bids-filter-file", str(filter_file),
-                       "--skip-bids-validation"]
+                       "--skip-bids-validation", *(["--model", str(args.model)] if args.model else [])]
             code, seconds, peak_gb, output = run_measured(command)
             row = {"dataset": dataset.name, "scan": flair.name.split("_FLAIR")[0], "exit": code,
                    "seconds": round(seconds, 1), "peak_gb": round(peak_gb, 2)}
@@ -102,10 +106,11 @@ def main():
             with open(out_dir / "group_agreement.tsv") as fh:
                 for agree in csv.DictReader(fh, delimiter="\t"):
                     scan = agree["participant_id"] + ("" if agree["session_id"] == "n/a" else "_" + agree["session_id"])
+                    prefix = "" if agree["mask"] == "final" else "anatomical_"
                     for row in rows:
                         if row["dataset"] == dataset.name and row["scan"] == scan:
-                            row.update({k: agree[k] for k in ("dice", "lesion_f1", "hd95_mm", "avd_percent")})
-    columns = ["dataset", "scan", "exit", "dice", "lesion_f1", "hd95_mm", "avd_percent", "seconds", "peak_gb",
+                            row.update({prefix + k: agree[k] for k in METRICS})
+    columns = ["dataset", "scan", "exit", *METRICS, *(f"anatomical_{m}" for m in METRICS), "seconds", "peak_gb",
                *(f"s_{s}" for s in (*STAGES, "outputs")), "error"]
     with open(args.out / "benchmark.tsv", "w") as fh:
         writer = csv.DictWriter(fh, columns, delimiter="\t", extrasaction="ignore", restval="")
@@ -115,9 +120,10 @@ def main():
     print("|" + "---|" * (len(columns) - 1))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns[:-1]) + " |")
-    scored = [float(r["dice"]) for r in rows if r.get("dice")]
-    if scored:
-        print(f"mean Dice over {len(scored)} annotated scan(s): {sum(scored) / len(scored):.3f}")
+    for prefix in ("", "anatomical_"):
+        scored = [float(r[prefix + "dice"]) for r in rows if r.get(prefix + "dice")]
+        if scored:
+            print(f"mean {prefix}Dice over {len(scored)} annotated scan(s): {sum(scored) / len(scored):.3f}")
 
 
 if __name__ == "__main__":

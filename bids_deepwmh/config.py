@@ -2,18 +2,29 @@
 
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from bids_deepwmh.utils.bids import read_filters, strip_prefix
+from bids_deepwmh.utils.bids import UsageError, read_filters, strip_prefix
 
 
-def packaged_reference():
-    """The normal-appearing FLAIR reference shipped with the package."""
-    return Path(str(resources.files("bids_deepwmh") / "data" / REFERENCE_NAME))
+def packaged_model():
+    """The model bundle shipped with the package."""
+    from bids_deepwmh.model.bundle import packaged_bundle
+
+    return packaged_bundle()
 
 
-REFERENCE_NAME = "tpl-MNI152NLin2009cAsym_res-02_desc-normal_FLAIR.nii.gz"
+def read_training_settings(path):
+    """Training settings to change, from a JSON file."""
+    import json
+
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--train-settings {path}: not a readable JSON file ({exc})") from exc
+    if not isinstance(values, dict):
+        raise UsageError(f"--train-settings {path}: expected a JSON object of setting names and values")
+    return values
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,10 @@ class Config:
     mem_gb: float = None
     stop_on_first_crash: bool = False
     verbose: int = 0
-    reference_file: Path = field(default_factory=packaged_reference)
+    model: Path = field(default_factory=packaged_model)
+    use_gpu: bool = False
+    mirror: bool = False
+    train_settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args):
@@ -52,6 +66,10 @@ class Config:
             mem_gb=args.mem_gb,
             stop_on_first_crash=args.stop_on_first_crash,
             verbose=args.verbose,
+            model=args.model or packaged_model(),
+            use_gpu=not args.no_gpu and _cuda_available(),
+            mirror=args.tta,
+            train_settings=read_training_settings(args.train_settings) if args.train_settings else {},
         )
 
     def set_environment(self):
@@ -67,3 +85,9 @@ class Config:
         if self.mem_gb:
             args["memory_gb"] = self.mem_gb
         return {"plugin": "MultiProc", "plugin_args": args}
+
+
+def _cuda_available():
+    import torch
+
+    return torch.cuda.is_available()

@@ -14,6 +14,7 @@ logger = logging.getLogger("deepwmh")
 
 ID_COLUMNS = ("participant_id", "session_id", "acquisition", "run")
 AGREEMENT_COLUMNS = ("dice", "hd95_mm", "avd_percent", "lesion_recall", "lesion_f1")
+MASK_KINDS = {None: "final", "anatomical": "anatomical"}  # desc entity -> the mask column of the agreement
 
 
 def _ids(path):
@@ -98,10 +99,11 @@ def agreement_rows(output_dir, manual_dir, config):
     from bids_deepwmh.core.metrics import agreement
 
     rows = []
-    for prediction in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_mask.nii.gz")):
-        if "space" in parse_file_entities(str(prediction)):  # native-grid masks only
+    for prediction in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH*_mask.nii.gz")):
+        entities = parse_file_entities(str(prediction))
+        if "space" in entities or entities.get("desc") not in (None, "anatomical"):  # native-grid masks only
             continue
-        ids = _ids(prediction)
+        ids = {**_ids(prediction), "mask": MASK_KINDS[entities.get("desc")]}
         manual = find_manual_mask(manual_dir, prediction)
         if not _selected(ids, config) or manual is None:
             continue
@@ -132,14 +134,16 @@ def run_group(config):
         if not Path(config.manual_masks).is_dir():
             raise UsageError(f"--manual-masks {config.manual_masks} is not a folder")
         agree = agreement_rows(output_dir, config.manual_masks, config)
-        columns = ID_COLUMNS + AGREEMENT_COLUMNS + ("manual_mask",)
+        columns = ID_COLUMNS + ("mask",) + AGREEMENT_COLUMNS + ("manual_mask",)
         write_atomic(output_dir / "group_agreement.tsv", _table_text(columns, agree))
-        if agree:
-            means = {c: np.nanmean([r[c] for r in agree]) for c in AGREEMENT_COLUMNS}
-            summary += f"agreement with manual masks ({len(agree)} scan(s)): " + ", ".join(
-                f"mean {c} {v:.3f}" for c, v in means.items()
-            ) + "\n"
-        else:
+        for kind in MASK_KINDS.values():
+            kind_rows = [r for r in agree if r["mask"] == kind]
+            if kind_rows:
+                means = {c: np.nanmean([r[c] for r in kind_rows]) for c in AGREEMENT_COLUMNS}
+                summary += f"agreement of the {kind} masks with manual masks ({len(kind_rows)} scan(s)): " + ", ".join(
+                    f"mean {c} {v:.3f}" for c, v in means.items()
+                ) + "\n"
+        if not agree:
             summary += f"agreement: no manual mask in {config.manual_masks} matches a scan\n"
     write_atomic(output_dir / "group_wmh_summary.txt", summary)
     print(summary, end="")

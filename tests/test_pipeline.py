@@ -47,13 +47,18 @@ def test_outputs_are_on_the_native_grid_and_consistent(study):
         source = nib.load(study["bids"] / name)
         path = functools.partial(derivative_path, study["out"], name)
         for entities in ({"desc": "preproc", "suffix": "FLAIR"}, {"desc": "brain", "suffix": "mask"},
-                         {"label": "WMH", "suffix": "mask"}):
+                         {"label": "WMH", "suffix": "mask"}, {"label": "WMH", "suffix": "probseg"},
+                         {"label": "WMH", "desc": "anatomical", "suffix": "mask"}):
             img = nib.load(path(extension=".nii.gz", **entities))
             assert img.shape == source.shape and np.allclose(img.affine, source.affine)
             assert path(extension=".json", **entities).exists()
         wmh = nib.load(path(label="WMH", suffix="mask", extension=".nii.gz"))
         brain = nib.load(path(desc="brain", suffix="mask", extension=".nii.gz"))
         assert wmh.get_data_dtype() == np.uint8 and set(np.unique(wmh.dataobj)) <= {0, 1}
+        probability = nib.load(path(label="WMH", suffix="probseg", extension=".nii.gz")).get_fdata()
+        assert probability.min() >= 0 and probability.max() <= 1
+        assert np.all(probability[np.asanyarray(wmh.dataobj) > 0] >= 0.5)  # the mask is the thresholded map
+        assert np.all(probability[np.asanyarray(brain.dataobj) == 0] == 0)
         with open(path(label="WMH", suffix="morph", extension=".tsv")) as fh:
             row = next(csv.DictReader(fh, delimiter="\t"))
         voxel_ml = abs(np.linalg.det(source.affine[:3, :3])) / 1000
@@ -95,8 +100,9 @@ def test_group_level_tables_and_agreement(study, capsys):
     assert [(r["participant_id"], r["session_id"]) for r in rows] == [("sub-01", "ses-1"), ("sub-02", "n/a")]
     with open(study["out"] / "group_agreement.tsv") as fh:
         agreement = list(csv.DictReader(fh, delimiter="\t"))
-    assert len(agreement) == 2
+    assert sorted(r["mask"] for r in agreement) == ["anatomical", "anatomical", "final", "final"]
     for row in agreement:  # synthetic lesions are bright ellipsoids: they must be found
         assert float(row["dice"]) > 0.6 and float(row["lesion_recall"]) == 1.0
-    assert "agreement with manual masks (2 scan(s))" in (study["out"] / "group_wmh_summary.txt").read_text()
+    summary = (study["out"] / "group_wmh_summary.txt").read_text()
+    assert "agreement of the final masks with manual masks (2 scan(s))" in summary
     assert run([str(study["bids"]), str(study["out"]), "group", "--participant-label", "99"]) == 18

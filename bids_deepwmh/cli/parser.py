@@ -42,8 +42,9 @@ def build_parser():
     parser.add_argument("bids_dir", type=_directory, help="the input BIDS dataset")
     parser.add_argument("output_dir", type=_directory, help="where the derivatives are written")
     parser.add_argument(
-        "analysis_level", choices=["participant", "group"],
-        help="participant: segment each FLAIR; group: gather the per-scan tables",
+        "analysis_level", choices=["participant", "group", "train"],
+        help="participant: segment each FLAIR; group: gather the per-scan tables; train: learn a "
+        "model from the selected FLAIRs, without annotations (written to OUTPUT_DIR/model)",
     )
     selection = parser.add_argument_group("selecting scans")
     selection.add_argument(
@@ -61,6 +62,20 @@ def build_parser():
     )
     selection.add_argument(
         "--skip-bids-validation", action="store_true", help="do not run the BIDS validator"
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model", type=_directory, metavar="DIR",
+        help="a model bundle (the train level's OUTPUT_DIR/model); default: the bundled model",
+    )
+    model.add_argument(
+        "--tta", action="store_true",
+        help="test-time augmentation: average the predictions of the 8 mirrored inputs (8x slower)",
+    )
+    model.add_argument("--no-gpu", action="store_true", help="never use a GPU, even when one is present")
+    model.add_argument(
+        "--train-settings", type=_existing_file, metavar="FILE",
+        help="train level: JSON object of training settings to change (e.g. {\"final_epochs\": 20})",
     )
     evaluation = parser.add_argument_group("evaluation (group level)")
     evaluation.add_argument(

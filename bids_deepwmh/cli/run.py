@@ -7,6 +7,7 @@ import time
 from bids_deepwmh import __version__
 from bids_deepwmh.cli.parser import build_parser
 from bids_deepwmh.config import Config
+from bids_deepwmh.model.bundle import BundleError, load_bundle
 from bids_deepwmh.utils.bids import UsageError, check_paths
 
 logger = logging.getLogger("deepwmh")
@@ -25,12 +26,17 @@ def run(argv=None):
         _setup_logging(config)
         if config.analysis_level == "participant":
             return run_participant(config)
+        if config.analysis_level == "train":
+            return run_train(config)
         from bids_deepwmh.group import run_group
 
         return run_group(config)
     except UsageError as exc:
         print(f"deepwmh: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BundleError as exc:
+        print(f"deepwmh: error: {exc}", file=sys.stderr)
+        return UsageError.exit_code
 
 
 def _setup_logging(config):
@@ -68,16 +74,9 @@ def select_flairs(config):
     return collect_flairs(layout, config.participant_label, config.session_label, config.bids_filters)
 
 
-def run_participant(config):
-    """Build and run the graph; print one line per scan; 0 if all done, 1 if some failed."""
-    from bids_deepwmh.utils.bids import write_dataset_description
-    from bids_deepwmh.utils.status import scan_status, track_failures
-
-    flair_files = select_flairs(config)
-    config.set_environment()
+def _configure_nipype(config):
     from nipype import config as nipype_config
-
-    from bids_deepwmh.workflows.base import init_deepwmh_wf
+    from nipype import logging as nipype_logging
 
     nipype_config.update_config({
         "execution": {
@@ -85,28 +84,89 @@ def run_participant(config):
             "crashfile_format": "txt",
             "stop_on_first_crash": config.stop_on_first_crash,
             "check_version": False,
+            "poll_sleep_duration": 0.5,
         },
         "logging": {"workflow_level": "INFO", "interface_level": "INFO", "utils_level": "WARNING"},
     })
-    from nipype import logging as nipype_logging
-
     nipype_logging.update_logging(nipype_config)
-    write_dataset_description(config.output_dir, config.bids_dir)
-    logger.info("bids-deepwmh %s: %d FLAIR(s) to process", __version__, len(flair_files))
-    wf = init_deepwmh_wf(flair_files, config.output_dir, config.reference_file, config.omp_nthreads)
+
+
+def _run_graph(wf, config):
+    """Run ``wf`` in the work folder; return the crashed nodes by name (the others ran to the end)."""
+    from bids_deepwmh.utils.status import track_failures
+
     wf.base_dir = str(config.work_dir)
     plugin = config.plugin_settings()
     failures = {}
     plugin["plugin_args"]["status_callback"] = track_failures(failures)
     try:
         wf.run(**plugin)
-    except RuntimeError:  # Nipype: some nodes crashed; the others ran to the end
+    except RuntimeError:  # Nipype: some nodes crashed
+        pass
+    return failures
+
+
+def run_participant(config):
+    """Build and run the graph; print one line per scan; 0 if all done, 1 if some failed."""
+    from bids_deepwmh.utils.bids import write_dataset_description
+    from bids_deepwmh.utils.status import scan_status
+    from bids_deepwmh.workflows.base import init_deepwmh_wf
+
+    flair_files = select_flairs(config)
+    bundle = load_bundle(config.model)
+    config.set_environment()
+    _configure_nipype(config)
+    write_dataset_description(config.output_dir, config.bids_dir)
+    logger.info("bids-deepwmh %s: %d FLAIR(s) to process with the model %s%s", __version__, len(flair_files),
+                bundle.path, " on the GPU" if config.use_gpu else "")
+    wf = init_deepwmh_wf(flair_files, config.output_dir, bundle, config.omp_nthreads, config.use_gpu, config.mirror)
+    failures = _run_graph(wf, config)
+    if failures:
         logger.warning("%d step(s) failed; crash reports in %s", len(failures), config.output_dir / "logs")
     statuses = [scan_status(f, config.output_dir, failures) for f in flair_files]
     print(f"\nbids-deepwmh {__version__}: {len(flair_files)} scan(s)")
     for line in statuses:
         print(line.summary)
     return 0 if all(s.ok for s in statuses) else 1
+
+
+MIN_TRAINING_SCANS = 4
+
+
+def run_train(config):
+    """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``."""
+    from bids_deepwmh.model.training import TrainingSettings
+    from bids_deepwmh.utils.bids import describe_scan
+    from bids_deepwmh.utils.status import crash_reason
+    from bids_deepwmh.workflows.train import init_train_wf
+
+    try:
+        TrainingSettings.from_dict(config.train_settings)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--train-settings: {exc}") from exc
+    flair_files = select_flairs(config)
+    if len(flair_files) < MIN_TRAINING_SCANS:
+        raise UsageError(f"the train level needs at least {MIN_TRAINING_SCANS} FLAIRs; {len(flair_files)} selected")
+    scans = [describe_scan(config.bids_dir, f) for f in flair_files]
+    config.set_environment()
+    _configure_nipype(config)
+    bundle_dir = config.output_dir / "model"
+    logger.info("bids-deepwmh %s: training on %d FLAIR(s)%s; the model goes to %s", __version__, len(scans),
+                " on the GPU" if config.use_gpu else "", bundle_dir)
+    command = "deepwmh " + " ".join(sys.argv[1:])
+    wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", config.train_settings, command,
+                       config.omp_nthreads, config.use_gpu)
+    failures = _run_graph(wf, config)
+    if failures:
+        log_dir = config.output_dir / "logs"
+        print(f"\nbids-deepwmh {__version__}: training FAILED; no model written. Failed step(s):")
+        for name in sorted(failures):
+            print(f"  {name}: {crash_reason(name, log_dir)}")
+        print("Leave out a scan that fails with --participant-label or --bids-filter-file; a rerun resumes.")
+        return 1
+    print(f"\nbids-deepwmh {__version__}: model written to {bundle_dir} (see its model_card.md); "
+          f"use it with --model {bundle_dir}")
+    return 0
 
 
 if __name__ == "__main__":

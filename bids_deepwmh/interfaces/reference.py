@@ -1,5 +1,7 @@
 """Building the normal-appearing FLAIR reference from a registered cohort."""
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 from nipype.interfaces.base import (
@@ -18,7 +20,8 @@ class _BuildReferenceInputSpec(BaseInterfaceInputSpec):
     source_files = InputMultiObject(traits.Str, mandatory=True, desc="the raw FLAIRs (for provenance)")
     template_mask = File(exists=True, mandatory=True, desc="template brain mask, same grid")
     wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg, same grid")
-    out_file = traits.Str(mandatory=True, desc="where to write the reference (.nii.gz)")
+    out_file = traits.Str("reference.nii.gz", usedefault=True,
+                          desc="where to write the reference (.nii.gz; relative: in the node's folder)")
     metadata = traits.Dict(desc="extra metadata (licences, command)")
 
 
@@ -59,7 +62,7 @@ class BuildReference(SimpleInterface):
             **self.inputs.metadata,
         }
         out_file, out_json = save_reference(
-            self.inputs.out_file, expected, spread, template_mask.affine, metadata
+            Path(runtime.cwd, self.inputs.out_file), expected, spread, template_mask.affine, metadata
         )
         self._results.update(out_file=str(out_file), out_json=str(out_json))
         return runtime

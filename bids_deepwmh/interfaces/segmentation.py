@@ -1,10 +1,10 @@
-"""The anatomical-knowledge WMH node and the volumes table node."""
+"""The WMH nodes (anatomical-knowledge and learned) and the volumes table node."""
 
 import json
 
 import nibabel as nib
 import numpy as np
-from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from bids_deepwmh.interfaces.utils import out_path
 
@@ -91,4 +91,47 @@ class WMHVolumes(SimpleInterface):
             fh.write("\t".join(VOLUME_COLUMNS) + "\n")
             fh.write("\t".join(str(values[c]) for c in VOLUME_COLUMNS) + "\n")
         self._results["out_json"] = json.dumps(values)
+        return runtime
+
+
+class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    brain_mask = File(exists=True, mandatory=True)
+    score = File(exists=True, desc="anatomical score (used when the model takes it)")
+    model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
+    use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
+    mirror = traits.Bool(False, usedefault=True, desc="average the 8 mirrored predictions")
+    num_threads = traits.Int(1, usedefault=True, desc="CPU threads for PyTorch")
+
+
+class _LearnedWMHOutputSpec(TraitedSpec):
+    probseg = File(exists=True, desc="WMH probability")
+    wmh_mask = File(exists=True, desc="binary WMH mask")
+
+
+class LearnedWMH(SimpleInterface):
+    """The trained network's WMH probability and mask."""
+
+    input_spec = _LearnedWMHInputSpec
+    output_spec = _LearnedWMHOutputSpec
+
+    def _run_interface(self, runtime):
+        import torch
+
+        from bids_deepwmh.core.images import like
+        from bids_deepwmh.model.bundle import load_bundle
+        from bids_deepwmh.model.inference import segment_scan
+
+        torch.set_num_threads(self.inputs.num_threads)
+        bundle = load_bundle(self.inputs.model)
+        if bundle.uses_score and not isdefined(self.inputs.score):
+            raise ValueError(f"model {self.inputs.model} needs the anatomical score as input")
+        score = nib.load(self.inputs.score) if bundle.uses_score else None
+        flair = nib.load(self.inputs.in_file)
+        probability, mask = segment_scan(
+            bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror
+        )
+        self._results.update(probseg=out_path(runtime, "probseg.nii.gz"), wmh_mask=out_path(runtime, "wmh.nii.gz"))
+        nib.save(like(probability, flair), self._results["probseg"])
+        nib.save(like(mask, flair, np.uint8), self._results["wmh_mask"])
         return runtime

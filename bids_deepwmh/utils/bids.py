@@ -191,3 +191,31 @@ def write_atomic(path, text):
     tmp = Path(f"{path}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def read_participants(bids_dir):
+    """``participants.tsv`` as a dict of rows keyed by participant_id (empty when absent)."""
+    import csv
+
+    table = Path(bids_dir) / "participants.tsv"
+    if not table.exists():
+        return {}
+    with open(table) as fh:
+        return {row["participant_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def describe_scan(bids_dir, path, participants=None):
+    """Provenance of a FLAIR: its ``file``, a ``name`` (dataset folder and relative path), the
+    ``dataset`` name and the ``license`` (participants.tsv column, else the dataset's)."""
+    from bids.layout import parse_file_entities
+
+    bids_dir = Path(bids_dir)
+    description = json.loads((bids_dir / "dataset_description.json").read_text())
+    participant = "sub-" + parse_file_entities(str(path))["subject"]
+    row = (read_participants(bids_dir) if participants is None else participants).get(participant, {})
+    return {
+        "file": str(path),
+        "name": f"{bids_dir.name}/{Path(path).relative_to(bids_dir)}",
+        "dataset": description.get("Name", bids_dir.name),
+        "license": row.get("license") or row.get("licence") or description.get("License", "unknown"),
+    }

@@ -7,7 +7,7 @@ from nipype.pipeline import engine as pe
 
 from bids_deepwmh.workflows.outputs import init_outputs_wf
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
-from bids_deepwmh.workflows.segmentation import init_anatomical_wmh_wf
+from bids_deepwmh.workflows.segmentation import init_segmentation_wf
 
 
 def scan_workflow_name(flair_file):
@@ -16,23 +16,25 @@ def scan_workflow_name(flair_file):
     return re.sub(r"\W", "_", stem.replace("-", "_")) + "_wf"
 
 
-def init_deepwmh_wf(flair_files, output_dir, reference_file, omp_nthreads=1, name="deepwmh_wf"):
-    """Every FLAIR gets its own independent branch, so a failure stays in its branch."""
+def init_deepwmh_wf(flair_files, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False,
+                    name="deepwmh_wf"):
+    """Every FLAIR gets its own independent branch, so a failure stays in its branch.
+    ``bundle``: the loaded model bundle (:func:`bids_deepwmh.model.bundle.load_bundle`)."""
     wf = pe.Workflow(name=name)
     for flair_file in flair_files:
-        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, reference_file, omp_nthreads)])
+        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads, use_gpu, mirror)])
     return wf
 
 
-def init_single_flair_wf(flair_file, output_dir, reference_file, omp_nthreads=1, name=None):
+def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False, name=None):
     """Preprocess, segment and write the derivatives of one FLAIR."""
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
     preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
-    anatomical_wf = init_anatomical_wmh_wf(reference_file)
-    outputs_wf = init_outputs_wf(output_dir, flair_file)
+    segmentation_wf = init_segmentation_wf(bundle, use_gpu, mirror, omp_nthreads)
+    outputs_wf = init_outputs_wf(output_dir, flair_file, bundle)
     wf.connect([
-        (preprocessing_wf, anatomical_wf, [
+        (preprocessing_wf, segmentation_wf, [
             ("outputnode.flair", "inputnode.flair"),
             ("outputnode.brain_mask", "inputnode.brain_mask"),
             ("outputnode.inverse_transform", "inputnode.inverse_transform"),
@@ -43,8 +45,10 @@ def init_single_flair_wf(flair_file, output_dir, reference_file, omp_nthreads=1,
             ("outputnode.forward_transform", "inputnode.forward_transform"),
             ("outputnode.inverse_transform", "inputnode.inverse_transform"),
         ]),
-        (anatomical_wf, outputs_wf, [
+        (segmentation_wf, outputs_wf, [
             ("outputnode.wmh_mask", "inputnode.wmh_mask"),
+            ("outputnode.probseg", "inputnode.probseg"),
+            ("outputnode.anatomical_mask", "inputnode.anatomical_mask"),
             ("outputnode.volumes", "inputnode.volumes"),
         ]),
     ])  # fmt: skip

@@ -14,23 +14,38 @@ VOLUMES_SIDECAR = {
     "brain_volume_ml": {"Description": "Brain volume (the brain mask, ventricles included)", "Units": "mL"},
     "wmh_fraction_of_brain": {"Description": "WMH volume divided by brain volume"},
 }
-WMH_DESCRIPTION = (
-    "White matter hyperintensities: voxels of white or deep grey matter brighter than a "
-    "normal-appearing FLAIR reference (one-sided robust z-score, hysteresis threshold), "
-    "components under 3 mm3 removed."
+ANATOMICAL_DESCRIPTION = (
+    "Anatomical-knowledge WMH (the pseudo-labels the network learned from): voxels of white or "
+    "deep grey matter brighter than a normal-appearing FLAIR reference (one-sided robust z-score, "
+    "hysteresis threshold), components under 3 mm3 removed."
 )
 
 
-def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
-    """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``wmh_mask``, ``volumes``, and
-    the ``forward_transform`` and ``inverse_transform``."""
+def _network_description(bundle):
+    return (
+        f"a 3D U-Net trained without manual annotations (bids-deepwmh {bundle.settings['deepwmh_version']} "
+        f"model bundle, weights sha256 {bundle.weights_sha256[:16]})"
+    )
+
+
+def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
+    """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``wmh_mask``, ``probseg``,
+    ``anatomical_mask``, ``volumes``, and the ``forward_transform`` and ``inverse_transform``."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(
-            fields=["flair", "brain_mask", "wmh_mask", "volumes", "forward_transform", "inverse_transform"]
+            fields=["flair", "brain_mask", "wmh_mask", "probseg", "anatomical_mask", "volumes",
+                    "forward_transform", "inverse_transform"]
         ),
         name="inputnode",
     )
+    inference = bundle.settings["inference"]
+    wmh_description = (
+        f"White matter hyperintensities: probability >= {inference['threshold']} from "
+        f"{_network_description(bundle)}, inside the brain mask, components under "
+        f"{inference['min_lesion_mm3']} mm3 removed."
+    )
+
     def sink(node_name, **entities_and_metadata):
         return pe.Node(
             DerivativesDataSink(
@@ -50,7 +65,16 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
         )),
         "wmh_mask": ("uint8", sink(
             "ds_wmh_mask", label="WMH", suffix="mask", compress=True, Type="Lesion",
-            Description=WMH_DESCRIPTION,
+            Description=wmh_description,
+        )),
+        "probseg": ("float32", sink(
+            "ds_probseg", label="WMH", suffix="probseg", compress=True,
+            Description=f"Probability of white matter hyperintensity (0 outside the brain mask), from "
+            f"{_network_description(bundle)}.",
+        )),
+        "anatomical_mask": ("uint8", sink(
+            "ds_anatomical_mask", label="WMH", desc="anatomical", suffix="mask", compress=True, Type="Lesion",
+            Description=ANATOMICAL_DESCRIPTION,
         )),
     }
     for field_name, (dtype, ds) in native.items():
@@ -65,7 +89,7 @@ def init_outputs_wf(output_dir, source_file, name="outputs_wf"):
     )
     ds_wmh_template = sink(
         "ds_wmh_template", space=TEMPLATE, resolution="1", label="WMH", suffix="mask", compress=True,
-        Type="Lesion", Description=WMH_DESCRIPTION + " Resampled to the template (linear, >= 0.5).",
+        Type="Lesion", Description=wmh_description + " Resampled to the template (linear, >= 0.5).",
     )
     ds_forward = sink("ds_forward_xfm", suffix="xfm", extension=".h5", **{"from": "FLAIR", "to": TEMPLATE},
                       mode="image", Description="ANTs composite transform: rigid, affine, SyN")

@@ -1,4 +1,4 @@
-"""Build the normal-appearing reference from a cohort, with the participant level's nodes."""
+"""Build the normal-appearing reference from preprocessed scans, in template space."""
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
@@ -10,45 +10,61 @@ from bids_deepwmh.workflows.base import scan_workflow_name
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
 
 
-def init_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, source_names=None,
-                      name="reference_wf"):
-    """Preprocess every FLAIR, bring it to the template, and build the reference there.
-
-    ``source_names`` name the scans in the reference's metadata (default: their paths)."""
+def init_reference_wf(count, source_names, out_file="reference.nii.gz", metadata=None, name="reference_wf"):
+    """Inputs ``flair_<i>``, ``brain_mask_<i>`` and ``forward_transform_<i>`` (i = 1..count, on
+    the FLAIRs' grids); output ``reference`` (``out_file``; relative: in the node's folder)."""
     wf = pe.Workflow(name=name)
-    resolution = template.REGISTRATION_RESOLUTION
-    grid = template.brain_mask(resolution)
-    n = len(flair_files)
-    flairs = pe.Node(niu.Merge(n), name="flairs")
-    masks = pe.Node(niu.Merge(n), name="brain_masks")
+    fields = [f"{kind}_{i}" for i in range(1, count + 1) for kind in ("flair", "brain_mask", "forward_transform")]
+    inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["reference"]), name="outputnode")
+    grid = template.brain_mask(template.REGISTRATION_RESOLUTION)
+    flairs = pe.Node(niu.Merge(count), name="flairs")
+    masks = pe.Node(niu.Merge(count), name="brain_masks")
     build = pe.Node(
         BuildReference(
-            source_files=[str(f) for f in (source_names or flair_files)],
+            source_files=[str(s) for s in source_names],
             template_mask=grid,
-            wm_probability=template.tissue_probability("WM", resolution),
+            wm_probability=template.tissue_probability("WM", template.REGISTRATION_RESOLUTION),
             out_file=str(out_file),
             metadata=metadata or {},
         ),
         name="build_reference", mem_gb=4,
     )
-    for i, flair_file in enumerate(flair_files, start=1):
-        scan_name = scan_workflow_name(flair_file)
-        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, name=f"{scan_name}_preproc")
-        preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
-        flair_to_template = pe.Node(ApplyTransform(reference=grid), name=f"{scan_name}_flair_to_template")
-        mask_to_template = pe.Node(ApplyTransform(reference=grid), name=f"{scan_name}_mask_to_template")
-        wf.connect([
-            (preprocessing_wf, flair_to_template, [
-                ("outputnode.flair", "in_file"), ("outputnode.forward_transform", "transform"),
-            ]),
-            (preprocessing_wf, mask_to_template, [
-                ("outputnode.brain_mask", "in_file"), ("outputnode.forward_transform", "transform"),
-            ]),
-            (flair_to_template, flairs, [("out_file", f"in{i}")]),
-            (mask_to_template, masks, [("out_file", f"in{i}")]),
-        ])  # fmt: skip
+    build.config = {"execution": {"remove_unnecessary_outputs": False}}  # the sidecar goes with the image
+    for i in range(1, count + 1):
+        for kind, merge in (("flair", flairs), ("brain_mask", masks)):
+            to_template = pe.Node(ApplyTransform(reference=grid), name=f"{kind}_{i}_to_template")
+            wf.connect([
+                (inputnode, to_template, [(f"{kind}_{i}", "in_file"), (f"forward_transform_{i}", "transform")]),
+                (to_template, merge, [("out_file", f"in{i}")]),
+            ])  # fmt: skip
     wf.connect([
         (flairs, build, [("out", "flairs")]),
         (masks, build, [("out", "brain_masks")]),
+        (build, outputnode, [("out_file", "reference")]),
     ])  # fmt: skip
+    return wf
+
+
+def connect_to_reference(wf, source_wf, reference_wf, i, prefix=""):
+    """Feed scan ``i``'s preprocessed FLAIR, brain mask and transform to the reference
+    (``prefix``: where the preprocessing workflow sits inside ``source_wf``)."""
+    wf.connect([
+        (source_wf, reference_wf, [
+            (f"{prefix}outputnode.flair", f"inputnode.flair_{i}"),
+            (f"{prefix}outputnode.brain_mask", f"inputnode.brain_mask_{i}"),
+            (f"{prefix}outputnode.forward_transform", f"inputnode.forward_transform_{i}"),
+        ]),
+    ])  # fmt: skip
+
+
+def init_build_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, source_names=None,
+                            name="build_reference_wf"):
+    """Preprocess every FLAIR and build the reference from them (``deepwmh-build-reference``)."""
+    wf = pe.Workflow(name=name)
+    reference_wf = init_reference_wf(len(flair_files), source_names or flair_files, out_file, metadata)
+    for i, flair_file in enumerate(flair_files, start=1):
+        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, name=scan_workflow_name(flair_file))
+        preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
+        connect_to_reference(wf, preprocessing_wf, reference_wf, i)
     return wf

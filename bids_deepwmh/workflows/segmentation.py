@@ -1,36 +1,49 @@
-"""The anatomical-knowledge WMH stage and its volumes table."""
+"""Segmentation: the anatomical-knowledge stage, then the trained network, then volumes."""
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh.core import template
-from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, WMHVolumes
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, WMHVolumes
 
 
-def init_anatomical_wmh_wf(reference_file, name="anatomical_wmh_wf"):
-    """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs: ``wmh_mask``,
-    ``score`` and ``volumes`` (a one-row TSV), all on the FLAIR's (conformed) grid."""
+def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
+    """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs on the FLAIR's
+    (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``,
+    ``anatomical_mask`` and ``score`` from the anatomical stage, and ``volumes`` (a one-row TSV
+    of the final mask)."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "inverse_transform"]), name="inputnode"
     )
-    outputnode = pe.Node(niu.IdentityInterface(fields=["wmh_mask", "score", "volumes"]), name="outputnode")
+    outputnode = pe.Node(
+        niu.IdentityInterface(fields=["wmh_mask", "probseg", "anatomical_mask", "score", "volumes"]),
+        name="outputnode",
+    )
     anatomical = pe.Node(
         AnatomicalWMH(
-            reference_file=str(reference_file),
+            reference_file=str(bundle.reference_file),
             wm_probability=template.tissue_probability("WM"),
             aseg=template.aseg(),
         ),
         name="anatomical_wmh", mem_gb=2,
+    )
+    learned = pe.Node(
+        LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror, num_threads=omp_nthreads),
+        name="learned_wmh", n_procs=omp_nthreads, mem_gb=3,
     )
     volumes = pe.Node(WMHVolumes(), name="volumes")
     wf.connect([
         (inputnode, anatomical, [
             ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
         ]),
+        (inputnode, learned, [("flair", "in_file"), ("brain_mask", "brain_mask")]),
         (inputnode, volumes, [("brain_mask", "brain_mask")]),
-        (anatomical, volumes, [("wmh_mask", "wmh_mask")]),
-        (anatomical, outputnode, [("wmh_mask", "wmh_mask"), ("score", "score")]),
+        (learned, volumes, [("wmh_mask", "wmh_mask")]),
+        (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
+        (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score")]),
         (volumes, outputnode, [("out_tsv", "volumes")]),
     ])  # fmt: skip
+    if bundle.uses_score:
+        wf.connect(anatomical, "score", learned, "score")
     return wf

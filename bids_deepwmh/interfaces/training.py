@@ -1,0 +1,92 @@
+"""The training node: pseudo-labels in, model bundle out."""
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+
+class _TrainModelInputSpec(BaseInterfaceInputSpec):
+    flairs = InputMultiObject(File(exists=True), mandatory=True, desc="bias-corrected FLAIRs (conformed grids)")
+    brain_masks = InputMultiObject(File(exists=True), mandatory=True)
+    pseudo_labels = InputMultiObject(File(exists=True), mandatory=True, desc="anatomical-stage WMH masks")
+    scores = InputMultiObject(File(exists=True), mandatory=True, desc="anatomical-stage scores")
+    scans = traits.List(traits.Dict, mandatory=True, desc="name, dataset and licence of each scan")
+    reference_file = File(exists=True, mandatory=True, desc="the reference the pseudo-labels came from")
+    settings = traits.Dict(desc="TrainingSettings fields to change")
+    checkpoint_dir = traits.Str(mandatory=True, desc="checkpoints (kept across reruns, for resuming)")
+    bundle_dir = traits.Str(mandatory=True, desc="where the model bundle is written")
+    command = traits.Str("deepwmh", usedefault=True, desc="the command line, for the model card")
+    use_gpu = traits.Bool(False, usedefault=True)
+    num_threads = traits.Int(1, usedefault=True)
+
+
+class _TrainModelOutputSpec(TraitedSpec):
+    bundle_dir = traits.Directory(exists=True)
+    cleaned_labels = traits.List(File(exists=True), desc="cleaned labels on each FLAIR's conformed grid")
+
+
+class TrainModel(SimpleInterface):
+    """Label cleaning by temporal ensembling, then the final network; writes a bundle."""
+
+    input_spec = _TrainModelInputSpec
+    output_spec = _TrainModelOutputSpec
+
+    def _run_interface(self, runtime):
+        import torch
+
+        from bids_deepwmh import __version__
+        from bids_deepwmh.core.images import like
+        from bids_deepwmh.model.bundle import BUNDLE_FORMAT, write_bundle
+        from bids_deepwmh.model.card import model_card
+        from bids_deepwmh.model.inference import INFERENCE_DEFAULTS, device_for
+        from bids_deepwmh.model.training import TrainingSettings, load_case, train
+        from bids_deepwmh.model.working import from_grid
+
+        started = time.monotonic()
+        torch.set_num_threads(self.inputs.num_threads)
+        settings = TrainingSettings.from_dict(self.inputs.settings)
+        names = [scan["name"] for scan in self.inputs.scans]
+        keys = [Path(f).name.split(".")[0] for f in names]
+        cases = [
+            load_case(key, *files, settings)
+            for key, *files in zip(keys, self.inputs.flairs, self.inputs.brain_masks, self.inputs.pseudo_labels,
+                                   self.inputs.scores, strict=True)
+        ]
+        # Checkpoints of other settings or scans are never resumed from.
+        fingerprint = hashlib.sha1(json.dumps([asdict(settings), names]).encode()).hexdigest()[:12]
+        run_dir = Path(self.inputs.checkpoint_dir) / fingerprint
+        state, curve, cleaned, validation, best = train(cases, settings, run_dir, device_for(self.inputs.use_gpu))
+        labels_dir = run_dir / "cleaned-labels"
+        labels_dir.mkdir(exist_ok=True)
+        self._results["cleaned_labels"] = []
+        for case, label in zip(cases, cleaned, strict=True):
+            native = nib.load(case.native)
+            out_file = labels_dir / f"{case.name}_desc-cleaned_mask.nii.gz"
+            nib.save(like(from_grid(label, case.grid, native) >= 0.5, native, np.uint8), out_file)
+            self._results["cleaned_labels"].append(str(out_file))
+        bundle_settings = {
+            "bundle_format": BUNDLE_FORMAT,
+            "deepwmh_version": __version__,
+            "network": settings.network(),
+            "preprocessing": {"spacing_mm": settings.spacing_mm, "score_channel": settings.score_channel},
+            "inference": {**INFERENCE_DEFAULTS, "threshold": settings.threshold},
+            "training": {**asdict(settings), "best_epoch": best, "validation_scans": [names[i] for i in validation]},
+        }
+        card = model_card(bundle_settings, self.inputs.scans, curve, time.monotonic() - started,
+                          self.inputs.command, [names[i] for i in validation], best)
+        write_bundle(self.inputs.bundle_dir, state, bundle_settings, self.inputs.reference_file, curve, card)
+        self._results["bundle_dir"] = self.inputs.bundle_dir
+        return runtime

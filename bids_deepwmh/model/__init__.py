@@ -1,0 +1,1 @@
+"""The learned WMH stage: network, working-space images, training, inference and model bundles."""

@@ -1,0 +1,110 @@
+"""Model bundles: a folder with the weights, the normal-appearing reference, the settings,
+a model card, the training curve and sha256 checksums of all of them."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from bids_deepwmh.model.network import UNet3D
+
+BUNDLE_FORMAT = 1  # bumped whenever the code can no longer read older bundles
+WEIGHTS = "weights.pt"
+REFERENCE = "reference.nii.gz"
+SETTINGS = "settings.json"
+CHECKSUMS = "sha256sums.txt"
+
+
+class BundleError(ValueError):
+    """A model bundle is missing, corrupted, or written for another version of the code."""
+
+
+def packaged_bundle():
+    """The model shipped with the package."""
+    return Path(str(resources.files("bids_deepwmh") / "data" / "model"))
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(bundle_dir):
+    """Checksum every file of the bundle (but the checksum list itself)."""
+    bundle_dir = Path(bundle_dir)
+    lines = [f"{sha256(p)}  {p.name}" for p in sorted(bundle_dir.iterdir()) if p.is_file() and p.name != CHECKSUMS]
+    (bundle_dir / CHECKSUMS).write_text("\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    settings: dict
+
+    @property
+    def reference_file(self):
+        return self.path / REFERENCE
+
+    @property
+    def weights_sha256(self):
+        return sha256(self.path / WEIGHTS)
+
+    @property
+    def uses_score(self):
+        return self.settings["network"]["in_channels"] == 2
+
+    def network(self):
+        """The network with its trained weights, in evaluation mode, on the CPU."""
+        network = UNet3D(**self.settings["network"])
+        network.load_state_dict(torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True))
+        return network.eval()
+
+
+def load_bundle(path):
+    """Check a bundle's checksums and format, and return it; :class:`BundleError` if unusable."""
+    from bids_deepwmh import __version__
+
+    path = Path(path)
+    checksums = path / CHECKSUMS
+    if not checksums.is_file():
+        raise BundleError(f"model bundle {path}: no {CHECKSUMS} (not a bids-deepwmh model folder)")
+    for line in checksums.read_text().splitlines():
+        expected, name = line.split(maxsplit=1)
+        member = path / name
+        if not member.is_file():
+            raise BundleError(f"model bundle {path}: {name} is missing")
+        if sha256(member) != expected:
+            raise BundleError(f"model bundle {path}: {name} fails its sha256 check (corrupted or modified)")
+    settings = json.loads((path / SETTINGS).read_text())
+    if settings.get("bundle_format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"model bundle {path}: written by bids-deepwmh {settings.get('deepwmh_version', '?')} in bundle "
+            f"format {settings.get('bundle_format')}; bids-deepwmh {__version__} reads format {BUNDLE_FORMAT}"
+        )
+    return Bundle(path, settings)
+
+
+def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
+    """Write a complete bundle (weights, reference, settings, curve, card, checksums)."""
+    import shutil
+
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(state_dict, bundle_dir / WEIGHTS)
+    shutil.copyfile(reference_file, bundle_dir / REFERENCE)
+    sidecar = Path(str(reference_file).replace(".nii.gz", ".json"))
+    if sidecar.exists():
+        shutil.copyfile(sidecar, bundle_dir / "reference.json")
+    (bundle_dir / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
+    columns = ["stage", "epoch", "loss", "validation_dice", "seconds"]
+    rows = ["\t".join(columns)] + ["\t".join(str(row.get(c, "n/a")) for c in columns) for row in curve]
+    (bundle_dir / "training_curve.tsv").write_text("\n".join(rows) + "\n")
+    (bundle_dir / "model_card.md").write_text(card)
+    write_checksums(bundle_dir)
+    return bundle_dir

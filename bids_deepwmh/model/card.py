@@ -1,0 +1,57 @@
+"""The model card: what a bundle is, what it was trained on, how, and how well it fits."""
+
+import platform
+
+INTENDED_USE = (
+    "Segmentation of white matter hyperintensities on brain FLAIR MRI of adults (2D or 3D, "
+    "0.4-7 mm voxels), for research. Not a medical device."
+)
+
+
+def model_card(settings, scans, curve, seconds, command, validation, best_epoch):
+    """Markdown text.  ``scans``: dicts with ``name``, ``dataset`` and ``license``."""
+    import numpy
+    import torch
+
+    from bids_deepwmh import __version__
+
+    lines = [
+        "# bids-deepwmh model card",
+        "",
+        "A compact 3D U-Net that segments white matter hyperintensities (WMH) on FLAIR MRI, "
+        "trained **without any manual annotation** by `deepwmh ... train` (DeepWMH-style: "
+        "anatomical-knowledge pseudo-labels, label cleaning by a temporal ensemble, then the final "
+        "network on the cleaned labels).",
+        "",
+        f"- Intended use: {INTENDED_USE}",
+        f"- Command: `{command}`",
+        f"- Trained by bids-deepwmh {__version__}, torch {torch.__version__}, numpy {numpy.__version__}, "
+        f"Python {platform.python_version()}, in {seconds / 60:.1f} min.",
+        f"- Network: {settings['network']}; working grid {settings['preprocessing']['spacing_mm']} mm; "
+        f"inference {settings['inference']}.",
+        f"- Training settings: {settings['training']}",
+        f"- Checkpoint: final-stage epoch {best_epoch}, the best mean Dice against the cleaned labels of the "
+        f"scans kept aside ({', '.join(validation)}).",
+        "",
+        "## Training scans (images only; no manual mask was read)",
+        "",
+        "| scan | dataset | licence |",
+        "|---|---|---|",
+        *[f"| {s['name']} | {s['dataset']} | {s['license']} |" for s in scans],
+        "",
+        "## Training curve",
+        "",
+        "| stage | epoch | loss | validation Dice (vs cleaned labels) | seconds |",
+        "|---|---|---|---|---|",
+        *[f"| {r['stage']} | {r['epoch']} | {r['loss']} | {r.get('validation_dice', '')} | {r['seconds']} |"
+          for r in curve],
+        "",
+        "## Limitations",
+        "",
+        "- Learned from automatic pseudo-labels of a small cohort of multiple sclerosis FLAIRs; it inherits "
+        "their biases (small lesions under-segmented, bright artefacts inside white matter possibly kept).",
+        "- Accuracy against manual masks is reported in the project's README, not here, and was measured on "
+        "scans that are not all independent of the training cohort.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""The train level: the participant level's preprocessing for every scan, a reference built from
+them, anatomical pseudo-labels, then the two-stage training into a model bundle."""
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_deepwmh.core import template
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
+from bids_deepwmh.interfaces.training import TrainModel
+from bids_deepwmh.workflows.base import scan_workflow_name
+from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
+from bids_deepwmh.workflows.reference import connect_to_reference, init_reference_wf
+
+
+def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
+                  use_gpu=False, name="deepwmh_wf"):
+    """``scans``: dicts with the raw ``file``, its ``name``, ``dataset`` and ``license``.
+
+    Per-scan preprocessing is named as at the participant level, so a participant run with the
+    same work folder is reused.  Checkpoints go to ``training_dir``."""
+    wf = pe.Workflow(name=name)
+    count = len(scans)
+    reference_wf = init_reference_wf(
+        count, [s["name"] for s in scans],
+        metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in scans}},
+    )
+    gathered = {field: pe.Node(niu.Merge(count), name=f"gather_{field}")
+                for field in ("flairs", "brain_masks", "pseudo_labels", "scores")}
+    train = pe.Node(
+        TrainModel(
+            scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
+            settings=settings or {}, checkpoint_dir=f"{training_dir}/checkpoints", bundle_dir=str(bundle_dir),
+            command=command, use_gpu=use_gpu, num_threads=omp_nthreads,
+        ),
+        name="train_model", n_procs=omp_nthreads, mem_gb=6,
+    )
+    for i, scan in enumerate(scans, start=1):
+        scan_name = scan_workflow_name(scan["file"])
+        scan_wf = pe.Workflow(name=scan_name)
+        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
+        preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
+        scan_wf.add_nodes([preprocessing_wf])
+        pseudo_labels = pe.Node(
+            AnatomicalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
+            name=f"{scan_name}_pseudo_labels", mem_gb=2,
+        )
+        connect_to_reference(wf, scan_wf, reference_wf, i, prefix="preprocessing_wf.")
+        wf.connect([
+            (scan_wf, pseudo_labels, [
+                ("preprocessing_wf.outputnode.flair", "in_file"),
+                ("preprocessing_wf.outputnode.brain_mask", "brain_mask"),
+                ("preprocessing_wf.outputnode.inverse_transform", "inverse_transform"),
+            ]),
+            (reference_wf, pseudo_labels, [("outputnode.reference", "reference_file")]),
+            (scan_wf, gathered["flairs"], [("preprocessing_wf.outputnode.flair", f"in{i}")]),
+            (scan_wf, gathered["brain_masks"], [("preprocessing_wf.outputnode.brain_mask", f"in{i}")]),
+            (pseudo_labels, gathered["pseudo_labels"], [("wmh_mask", f"in{i}")]),
+            (pseudo_labels, gathered["scores"], [("score", f"in{i}")]),
+        ])  # fmt: skip
+    wf.connect([
+        (reference_wf, train, [("outputnode.reference", "reference_file")]),
+        *[(node, train, [("out", field)]) for field, node in gathered.items()],
+    ])  # fmt: skip
+    return wf

@@ -1,0 +1,64 @@
+"""The train level through the command line, on a small synthetic dataset with tiny settings:
+it writes a bundle that the participant level then uses with ``--model``."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_deepwmh.cli.run import run
+from bids_deepwmh.demo import write_dataset
+from bids_deepwmh.model.bundle import load_bundle
+from bids_deepwmh.utils.bids import derivative_path
+
+TINY = {"base_channels": 4, "levels": 3, "patch": 32, "steps_per_epoch": 4, "cleaning_epochs": 2,
+        "ensemble_epochs": 2, "final_epochs": 2, "validation_scans": 1}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, templateflow_home):
+    root = tmp_path_factory.mktemp("train")
+    bids_dir = write_dataset(root / "bids", resolution=2,
+                             scans=(("01", None, 11), ("02", None, 12), ("03", None, 13), ("04", None, 14)))
+    settings = root / "settings.json"
+    settings.write_text(json.dumps(TINY))
+    out, work = root / "out", root / "work"
+    args = [str(bids_dir), str(out), "train", "-w", str(work), "--nprocs", "2", "--skip-bids-validation",
+            "--train-settings", str(settings)]
+    return {"bids": bids_dir, "out": out, "work": work, "code": run(args), "args": args}
+
+
+def test_train_level_writes_a_bundle_with_its_card(trained):
+    assert trained["code"] == 0
+    bundle = load_bundle(trained["out"] / "model")
+    assert bundle.settings["network"] == {"in_channels": 1, "base_channels": 4, "levels": 3}
+    card = (bundle.path / "model_card.md").read_text()
+    assert "bids/sub-01/anat/sub-01_FLAIR.nii.gz" in card and "final" in card
+    curve = (bundle.path / "training_curve.tsv").read_text().splitlines()
+    assert len(curve) == 1 + 2 + 2
+    assert json.loads((bundle.path / "reference.json").read_text())["Sources"]
+
+
+def test_participant_level_uses_the_trained_model(trained):
+    out = trained["out"].parent / "participant"
+    code = run([str(trained["bids"]), str(out), "participant", "-w", str(trained["work"]), "--nprocs", "2",
+                "--skip-bids-validation", "--participant-label", "01", "--model", str(trained["out"] / "model")])
+    assert code == 0
+    probseg = derivative_path(out, "sub-01/anat/sub-01_FLAIR.nii.gz", label="WMH", suffix="probseg",
+                              extension=".nii.gz")
+    sidecar = json.loads(probseg.with_name(probseg.name.replace(".nii.gz", ".json")).read_text())
+    assert "trained without manual annotations" in sidecar["Description"]
+    assert np.isfinite(nib.load(probseg).get_fdata()).all()
+
+
+def test_a_modified_bundle_is_refused(trained, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained["out"] / "model", copy)
+    (copy / "settings.json").write_text((copy / "settings.json").read_text().replace('"levels": 3', '"levels": 4'))
+    code = run([str(trained["bids"]), str(tmp_path / "out"), "participant", "--skip-bids-validation",
+                "--model", str(copy)])
+    assert code == 2
+    assert "settings.json fails its sha256 check" in capsys.readouterr().err
