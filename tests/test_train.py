@@ -32,7 +32,7 @@ def trained(tmp_path_factory, templateflow_home):
 def test_train_level_writes_a_bundle_with_its_card(trained):
     assert trained["code"] == 0
     bundle = load_bundle(trained["out"] / "model")
-    assert bundle.settings["network"] == {"in_channels": 1, "base_channels": 4, "levels": 3}
+    assert bundle.settings["network"] == {"in_channels": 2, "base_channels": 4, "levels": 3}  # FLAIR + score
     card = (bundle.path / "model_card.md").read_text()
     assert "bids/sub-01/anat/sub-01_FLAIR.nii.gz" in card and "final" in card
     curve = (bundle.path / "training_curve.tsv").read_text().splitlines()
