@@ -14,7 +14,8 @@ from bids_deepwmh.model.network import UNet3D
 from bids_deepwmh.model.working import Grid, network_input, to_grid
 from tests.phantoms import brain_phantom, save
 
-TINY = training.TrainingSettings(score_channel=False, base_channels=4, levels=3, patch=24, batch_size=2, learning_rate=1e-2,
+TINY = training.TrainingSettings(score_channel=False, base_channels=4, levels=3, patch=24, batch_size=2,
+                                 learning_rate=1e-2,
                                  steps_per_epoch=15, cleaning_epochs=2, ensemble_epochs=2, final_epochs=2,
                                  validation_scans=1)
 

@@ -124,9 +124,7 @@ class LearnedWMH(SimpleInterface):
 
         torch.set_num_threads(self.inputs.num_threads)
         bundle = load_bundle(self.inputs.model)
-        if bundle.uses_score and not isdefined(self.inputs.score):
-            raise ValueError(f"model {self.inputs.model} needs the anatomical score as input")
-        score = nib.load(self.inputs.score) if bundle.uses_score else None
+        score = nib.load(self.inputs.score) if bundle.uses_score and isdefined(self.inputs.score) else None
         flair = nib.load(self.inputs.in_file)
         probability, mask = segment_scan(
             bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror

@@ -72,6 +72,8 @@ def segment_scan(bundle, flair_img, brain_img, score_img=None, use_gpu=False, mi
     """``(probability, mask)`` on ``flair_img``'s grid: the network's WMH probability (0 outside
     the brain) and the mask where it reaches the bundle's threshold, small components removed."""
     settings = bundle.settings
+    if bundle.uses_score and score_img is None:
+        raise ValueError(f"the model {bundle.path} needs the anatomical score as its second input")
     image, grid, _ = network_input(
         flair_img, brain_img, settings["preprocessing"]["spacing_mm"], score_img if bundle.uses_score else None
     )
