@@ -4,6 +4,7 @@ a model card, the training curve and sha256 checksums of all of them."""
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Bundle:
     def reference_file(self):
         return self.path / REFERENCE
 
-    @property
+    @cached_property
     def weights_sha256(self):
         return sha256(self.path / WEIGHTS)
 

@@ -217,11 +217,12 @@ def clean_labels(cases, settings, checkpoint_dir, device):
     last = settings.cleaning_epochs
     epochs = range(max(last - settings.ensemble_epochs + 1, 1), last + 1)
     voxel_mm3 = settings.spacing_mm**3
+    networks = [load_weights(checkpoint_dir, "cleaning", epoch, settings, device) for epoch in epochs]
     cleaned = []
     for case in cases:
         probability = np.zeros(case.brain.shape, np.float32)
-        for epoch in epochs:
-            probability += predict_case(load_weights(checkpoint_dir, "cleaning", epoch, settings, device), case, device)
+        for network in networks:
+            probability += predict_case(network, case, device)
         mask = (probability / len(epochs) >= settings.threshold) & case.brain
         cleaned.append(remove_small_components(mask, voxel_mm3, MIN_LESION_MM3))
         logger.info("cleaned labels of %s: %.1f mL coarse, %.1f mL cleaned, Dice between them %.3f", case.name,
