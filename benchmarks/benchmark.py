@@ -3,7 +3,7 @@
 One scan at a time (a cold work folder each), so the seconds and memory are those of one scan:
 wall time of the command, seconds per stage (from Nipype's node results), peak memory of the
 whole process tree (sampled every 0.1 s), and, where ``derivatives/manual`` has a mask, the
-MICCAI 2017 WMH challenge metrics from the group level.
+MICCAI 2017 WMH challenge metrics from the group level, and the quality flags raised.
 
     python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
 """
@@ -21,7 +21,10 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh", "learned_wmh")
+STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh", "learned_wmh", "regional_wmh",
+          "quality_flags")
+FIGURES = ("wmh_mosaic", "probseg_mosaic", "brain_mask_plot", "registration_plot", "template_on_flair",
+           "template_wm_on_flair", "summary")  # the report's nodes, timed together as "figures"
 METRICS = ("dice", "lesion_f1", "hd95_mm", "avd_percent")
 
 
@@ -60,7 +63,7 @@ def stage_seconds(work_dir):
     for result in Path(work_dir).rglob("result_*.pklz"):
         node = result.parent.name
         duration = getattr(loadpkl(result).runtime, "duration", 0) or 0
-        seconds[node if node in STAGES else "outputs"] += duration
+        seconds[node if node in STAGES else "figures" if node in FIGURES else "outputs"] += duration
     return seconds
 
 
@@ -97,6 +100,9 @@ def main():
             row.update({f"s_{k}": round(v, 1) for k, v in stage_seconds(work).items()})
             if code != 0:
                 row["error"] = output.strip().splitlines()[-1]
+            quality = next(out_dir.glob(f"sub-{entities['subject']}/**/{flair.name.split('_FLAIR')[0]}_quality.json"),
+                           None)
+            row["flags"] = ",".join(json.loads(quality.read_text())["flags"]) or "none" if quality else "n/a"
             print(json.dumps(row), flush=True)
             rows.append(row)
         manual = dataset / "derivatives" / "manual"
@@ -110,8 +116,8 @@ def main():
                     for row in rows:
                         if row["dataset"] == dataset.name and row["scan"] == scan:
                             row.update({prefix + k: agree[k] for k in METRICS})
-    columns = ["dataset", "scan", "exit", *METRICS, *(f"anatomical_{m}" for m in METRICS), "seconds", "peak_gb",
-               *(f"s_{s}" for s in (*STAGES, "outputs")), "error"]
+    columns = ["dataset", "scan", "exit", "flags", *METRICS, *(f"anatomical_{m}" for m in METRICS), "seconds",
+               "peak_gb", *(f"s_{s}" for s in (*STAGES, "figures", "outputs")), "error"]
     with open(args.out / "benchmark.tsv", "w") as fh:
         writer = csv.DictWriter(fh, columns, delimiter="\t", extrasaction="ignore", restval="")
         writer.writeheader()

@@ -133,8 +133,10 @@ def main(argv=None):
     code = run([str(bids_dir), str(out_dir), "participant", *common])
     if code != 0:
         sys.exit(code)
-    sys.exit(run([str(bids_dir), str(out_dir), "group", *common,
-                  "--manual-masks", str(bids_dir / "derivatives" / "manual")]))
+    code = run([str(bids_dir), str(out_dir), "group", *common,
+                "--manual-masks", str(bids_dir / "derivatives" / "manual")])
+    print(f"reports: {out_dir / 'group_report.html'} and one sub-<label>.html per participant beside it")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
-"""The group level: one table of every scan's WMH volumes, and agreement with manual masks."""
+"""The group level: one table of every scan's WMH volumes and quality flags, the group report,
+and agreement with manual masks."""
 
-import csv
-import io
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from bids_deepwmh.core.quality import CHECKS
 from bids_deepwmh.core.volumes import VOLUME_COLUMNS
-from bids_deepwmh.utils.bids import NoInputError, NoMatchError, UsageError, write_atomic
+from bids_deepwmh.reports.group import group_report_html
+from bids_deepwmh.utils.bids import NoInputError, NoMatchError, UsageError, read_participants, write_atomic
+from bids_deepwmh.utils.tables import read_tsv, table_text
 
 logger = logging.getLogger("deepwmh")
 
 ID_COLUMNS = ("participant_id", "session_id", "acquisition", "run")
+QUALITY_COLUMNS = ("quality_flagged", "quality_flags", "out_of_distribution") + tuple(f"qc_{c.name}" for c in CHECKS)
 AGREEMENT_COLUMNS = ("dice", "hd95_mm", "avd_percent", "lesion_recall", "lesion_f1")
 MASK_KINDS = {None: "final", "anatomical": "anatomical"}  # desc entity -> the mask column of the agreement
 
@@ -37,42 +41,50 @@ def _selected(ids, config):
     )
 
 
-def _table_text(columns, rows):
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, delimiter="\t", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: ("n/a" if _missing(row.get(c)) else row.get(c)) for c in columns})
-    return out.getvalue()
-
-
-def _missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
+def _quality_values(table):
+    """The quality columns of a scan from its ``*_quality.json`` (n/a when absent)."""
+    path = Path(str(table).replace("_label-WMH_morph.tsv", "_quality.json"))
+    if not path.exists():
+        return {}
+    record = json.loads(path.read_text())
+    return {"quality_flagged": record["flagged"], "quality_flags": ",".join(record["flags"]) or "none",
+            "out_of_distribution": record["out_of_distribution"],
+            **{f"qc_{name}": check["value"] for name, check in record["checks"].items()}}
 
 
 def collect_volumes(output_dir, config):
-    """One row per scan from the per-scan ``label-WMH_morph.tsv`` tables."""
+    """One row per scan from the per-scan ``label-WMH_morph.tsv`` tables and quality records."""
     rows = []
     for table in sorted(Path(output_dir).glob("sub-*/**/anat/*_label-WMH_morph.tsv")):
         ids = _ids(table)
-        if not _selected(ids, config):
-            continue
-        with open(table) as fh:
-            values = next(csv.DictReader(fh, delimiter="\t"))
-        rows.append({**ids, **values})
+        if _selected(ids, config):
+            rows.append({**ids, **read_tsv(table)[0], **_quality_values(table)})
     return rows
+
+
+def _median(rows, column):
+    values = [float(r[column]) for r in rows if r.get(column) not in (None, "n/a")]
+    return f"{np.median(values):.2f}" if values else "n/a"
 
 
 def _summary(rows):
     volumes = np.array([float(r["wmh_volume_ml"]) for r in rows])
     participants = sorted({r["participant_id"] for r in rows})
-    return (
+    flagged = [r for r in rows if str(r.get("quality_flagged")) == "True"]
+    text = (
         f"bids-deepwmh group summary\n"
         f"scans: {len(rows)} from {len(participants)} participant(s)\n"
         f"WMH volume (mL): median {np.median(volumes):.2f}, mean {volumes.mean():.2f}, "
         f"range {volumes.min():.2f} to {volumes.max():.2f}\n"
+        f"periventricular / deep WMH volume (mL): median {_median(rows, 'periventricular_wmh_volume_ml')} / "
+        f"{_median(rows, 'deep_wmh_volume_ml')}\n"
         f"lesion count: median {np.median([int(r['wmh_count']) for r in rows]):.0f}\n"
+        f"flagged by the quality checks: {len(flagged)} scan(s)\n"
     )
+    for r in flagged:
+        scan = " ".join(r[c] for c in ID_COLUMNS if r[c] != "n/a")
+        text += f"  {scan}: {r['quality_flags']}\n"
+    return text
 
 
 def find_manual_mask(manual_dir, prediction):
@@ -128,14 +140,14 @@ def run_group(config):
         error = NoMatchError if (config.participant_label or config.session_label) else NoInputError
         raise error(f"no per-scan WMH tables (*_label-WMH_morph.tsv) selected in {output_dir}; "
                     "run the participant level first")
-    write_atomic(output_dir / "group_wmh.tsv", _table_text(ID_COLUMNS + VOLUME_COLUMNS, rows))
+    write_atomic(output_dir / "group_wmh.tsv", table_text(ID_COLUMNS + VOLUME_COLUMNS + QUALITY_COLUMNS, rows))
     summary = _summary(rows)
     if config.manual_masks:
         if not Path(config.manual_masks).is_dir():
             raise UsageError(f"--manual-masks {config.manual_masks} is not a folder")
         agree = agreement_rows(output_dir, config.manual_masks, config)
         columns = ID_COLUMNS + ("mask",) + AGREEMENT_COLUMNS + ("manual_mask",)
-        write_atomic(output_dir / "group_agreement.tsv", _table_text(columns, agree))
+        write_atomic(output_dir / "group_agreement.tsv", table_text(columns, agree))
         for kind in MASK_KINDS.values():
             kind_rows = [r for r in agree if r["mask"] == kind]
             if kind_rows:
@@ -146,5 +158,6 @@ def run_group(config):
         if not agree:
             summary += f"agreement: no manual mask in {config.manual_masks} matches a scan\n"
     write_atomic(output_dir / "group_wmh_summary.txt", summary)
+    write_atomic(output_dir / "group_report.html", group_report_html(rows, read_participants(config.bids_dir), summary))
     print(summary, end="")
     return 0

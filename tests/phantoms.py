@@ -53,3 +53,29 @@ FixedParameters: 0 0 0
 def identity_transform(path):
     path.write_text(IDENTITY_TRANSFORM)
     return str(path)
+
+
+def with_tumour(img, radius_mm=22.0, offset_mm=(35.0, 10.0, 20.0)):
+    """A copy of a real FLAIR with a tumour-like mass: a dark necrotic core in a bright rim of
+    oedema, a sphere centred ``offset_mm`` from the middle of the image (right, anterior, up)."""
+    data = img.get_fdata(dtype=np.float32)
+    zooms = np.asarray(img.header.get_zooms()[:3], float)
+    centre_mm = np.linalg.inv(img.affine) @ np.r_[img.affine[:3, :3] @ (np.array(img.shape[:3]) / 2)
+                                                   + img.affine[:3, 3] + offset_mm, 1]
+    grid = np.indices(img.shape[:3]).astype(np.float32)
+    distance = np.sqrt(sum(((grid[i] - centre_mm[i]) * zooms[i]) ** 2 for i in range(3)))
+    level = np.percentile(data[data > 0], 75)
+    data = np.where(distance <= radius_mm, 1.8 * level, data)
+    data = np.where(distance <= 0.5 * radius_mm, 0.3 * level, data)
+    return nib.Nifti1Image(data, img.affine, img.header)
+
+
+def half_cropped(img):
+    """A copy of a real FLAIR whose field of view stops halfway up the brain (upper half cut off)."""
+    data = np.asanyarray(img.dataobj)
+    axis = int(np.argmax(np.abs(img.affine[2, :3])))  # the voxel axis closest to superior
+    rows = np.flatnonzero(np.any(data > np.percentile(data, 50), axis=tuple(a for a in range(3) if a != axis)))
+    cut = (rows[0] + rows[-1]) // 2
+    keep = [slice(None)] * 3
+    keep[axis] = slice(0, cut) if img.affine[2, axis] > 0 else slice(cut, None)
+    return img.slicer[tuple(keep)]

@@ -101,14 +101,19 @@ def test_metrics_on_known_cases():
     assert np.isnan(metrics.hd95(a, np.zeros_like(a), affine))
 
 
-def test_volumes_match_the_mask():
-    wmh = np.zeros((10, 10, 10), bool)
-    wmh[1:3, 1:3, 1:3] = True
-    wmh[6:8, 6:8, 6:8] = True
-    brain = np.ones_like(wmh)
-    values = wmh_volumes(wmh, brain, voxel_mm3=2.0)
+def test_volumes_match_the_regions():
+    regions = np.zeros((10, 10, 10), np.uint8)
+    regions[1:3, 1:3, 1:3] = 1  # a periventricular lesion of 8 voxels
+    regions[6:8, 6:8, 6:9] = 2  # a deep one of 12
+    regions[4, 4, 4:6] = 3  # ventricles
+    values = wmh_volumes(regions, np.ones(regions.shape, bool), voxel_mm3=2.0,
+                         lesion_regions=["periventricular", "deep"])
     assert values == {
-        "wmh_volume_ml": 0.032, "wmh_count": 2, "brain_volume_ml": 2.0, "wmh_fraction_of_brain": 0.016,
+        "wmh_volume_ml": 0.04, "wmh_count": 2, "brain_volume_ml": 2.0, "wmh_fraction_of_brain": 0.02,
+        "periventricular_wmh_volume_ml": 0.016, "periventricular_wmh_count": 1,
+        "periventricular_wmh_fraction_of_brain": 0.008,
+        "deep_wmh_volume_ml": 0.024, "deep_wmh_count": 1, "deep_wmh_fraction_of_brain": 0.012,
+        "lateral_ventricles_volume_ml": 0.0,
     }
 
 

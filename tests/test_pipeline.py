@@ -9,14 +9,18 @@ import functools
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from bids_deepwmh.cli.run import run
+from bids_deepwmh.core.quality import CHECKS
 from bids_deepwmh.demo import write_dataset
 from bids_deepwmh.utils.bids import derivative_path, validate_dataset
+from bids_deepwmh.utils.tables import read_tsv
 
 GOOD = ("sub-01/ses-1/anat/sub-01_ses-1_FLAIR.nii.gz", "sub-02/anat/sub-02_FLAIR.nii.gz")
 
@@ -73,6 +77,54 @@ def test_outputs_are_on_the_native_grid_and_consistent(study):
             assert path(mode="image", suffix="xfm", extension=".h5", **direction).exists()
 
 
+def test_regions_lesions_and_quality_records(study):
+    for name in GOOD:
+        path = functools.partial(derivative_path, study["out"], name)
+        regions = np.asanyarray(nib.load(path(desc="wmhregions", suffix="dseg", extension=".nii.gz")).dataobj)
+        wmh = np.asanyarray(nib.load(path(label="WMH", suffix="mask", extension=".nii.gz")).dataobj) > 0
+        assert np.array_equal(np.isin(regions, (1, 2)), wmh)  # every WMH voxel has one region
+        assert (regions == 3).sum() > 0  # the ventricles were found
+        assert path(desc="wmhregions", suffix="dseg", extension=".tsv").exists()
+        volumes = read_tsv(path(label="WMH", suffix="morph", extension=".tsv"))[0]
+        lesions = read_tsv(path(label="WMH", desc="lesions", suffix="morph", extension=".tsv"))
+        assert len(lesions) == int(volumes["wmh_count"])
+        assert sum(float(r["volume_mm3"]) for r in lesions) / 1000 == pytest.approx(
+            float(volumes["wmh_volume_ml"]), abs=1e-3)
+        assert float(volumes["periventricular_wmh_volume_ml"]) + float(volumes["deep_wmh_volume_ml"]) \
+            == pytest.approx(float(volumes["wmh_volume_ml"]), abs=1e-3)
+        record = json.loads(path(suffix="quality", extension=".json").read_text())
+        assert set(record["checks"]) == {c.name for c in CHECKS}
+        assert record["flagged"] == bool(record["flags"])
+
+
+class _Figures(HTMLParser):
+    """The figure files an HTML page shows (img src, object data)."""
+
+    def __init__(self):
+        super().__init__()
+        self.files = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("img", "object") and (attrs.get("src") or attrs.get("data")):
+            self.files.append(attrs.get("src") or attrs.get("data"))
+
+
+def test_participant_reports_render(study):
+    for subject in ("01", "02"):
+        html = (study["out"] / f"sub-{subject}.html").read_text()
+        parser = _Figures()
+        parser.feed(html)
+        assert len(parser.files) == 4  # WMH by region, probability, brain mask, registration
+        for name in parser.files:
+            figure = study["out"] / name
+            assert figure.stat().st_size > 10_000
+            assert ET.parse(figure).getroot().tag.endswith("svg")
+        assert "Quality: " in html and "periventricular" in html and "Methods" in html
+        assert "Griffanti" in html and "DeepWMH" in html  # the methods paragraph and its references
+    assert not (study["out"] / "sub-03.html").exists()  # the broken scan gave no report
+
+
 def test_outputs_pass_the_bids_validator(study):
     description = json.loads((study["out"] / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "bids-deepwmh"
@@ -103,6 +155,9 @@ def test_group_level_tables_and_agreement(study, capsys):
     assert sorted(r["mask"] for r in agreement) == ["anatomical", "anatomical", "final", "final"]
     for row in agreement:  # synthetic lesions are bright ellipsoids: they must be found
         assert float(row["dice"]) > 0.6 and float(row["lesion_recall"]) == 1.0
+    assert {"periventricular_wmh_volume_ml", "deep_wmh_count", "quality_flagged", "qc_brain_coverage"} <= set(rows[0])
+    report = (study["out"] / "group_report.html").read_text()
+    assert report.count("<svg") >= 2 and "Periventricular versus deep" in report and 'href="sub-01.html"' in report
     summary = (study["out"] / "group_wmh_summary.txt").read_text()
     assert "agreement of the final masks with manual masks (2 scan(s))" in summary
     assert run([str(study["bids"]), str(study["out"]), "group", "--participant-label", "99"]) == 18

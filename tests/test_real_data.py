@@ -8,6 +8,7 @@
 
 import csv
 import functools
+import json
 
 import nibabel as nib
 import numpy as np
@@ -52,6 +53,8 @@ def test_runs_and_writes_native_grid_outputs(case):
     voxel_ml = abs(np.linalg.det(source.affine[:3, :3])) / 1000
     assert float(row["wmh_volume_ml"]) == pytest.approx(np.count_nonzero(wmh.dataobj) * voxel_ml, abs=1e-3)
     assert 900 < float(row["brain_volume_ml"]) < 2000
+    quality = json.loads(derivative_path(case["out"], case["flair"], suffix="quality", extension=".json").read_text())
+    assert not quality["flagged"], quality["flags"]  # real scans of normal contrast stay quiet
 
 
 @pytest.mark.parametrize("case", ["msl14"], indirect=True)

@@ -124,10 +124,24 @@ def run_participant(config):
     if failures:
         logger.warning("%d step(s) failed; crash reports in %s", len(failures), config.output_dir / "logs")
     statuses = [scan_status(f, config.output_dir, failures) for f in flair_files]
+    _write_reports(config, flair_files, bundle, statuses)
     print(f"\nbids-deepwmh {__version__}: {len(flair_files)} scan(s)")
     for line in statuses:
         print(line.summary)
     return 0 if all(s.ok for s in statuses) else 1
+
+
+def _write_reports(config, flair_files, bundle, statuses):
+    """One HTML report per participant with at least one finished scan (as fMRIPrep, after the run)."""
+    from bids.layout import parse_file_entities
+
+    from bids_deepwmh.reports.participant import generate_reports
+
+    done = sorted({parse_file_entities(str(s.source))["subject"] for s in statuses if s.ok})
+    failed = generate_reports(config.output_dir, done, bundle, "deepwmh " + " ".join(sys.argv[1:]), statuses)
+    written = [s for s in done if s not in failed]
+    if written:
+        logger.info("reports: %s", ", ".join(str(config.output_dir / f"sub-{s}.html") for s in written))
 
 
 MIN_TRAINING_SCANS = 4

@@ -62,3 +62,21 @@ def resample(image, reference, transform, interpolation="linear"):
         interpolator=interpolation,
     )
     return like(ants_data(out), reference)
+
+
+def points_to_template(points, inverse_transform):
+    """Map scanner (RAS) millimetres of the FLAIR to template millimetres (RAS).
+
+    ANTs moves points with the transform that moves images the other way, so FLAIR points go
+    through the template-to-FLAIR ``inverse_transform``; ANTs points are LPS.
+    """
+    import pandas as pd
+
+    points = np.asarray(points, float).reshape(-1, 3)
+    if not len(points):
+        return points
+    lps = np.array([-1.0, -1.0, 1.0])
+    moved = ants.apply_transforms_to_points(
+        3, pd.DataFrame(points * lps, columns=["x", "y", "z"]), [str(inverse_transform)]
+    )
+    return moved[["x", "y", "z"]].to_numpy() * lps

@@ -1,6 +1,4 @@
-"""The WMH nodes (anatomical-knowledge and learned) and the volumes table node."""
-
-import json
+"""The WMH nodes (anatomical-knowledge and learned), the regional split and the volumes table."""
 
 import nibabel as nib
 import numpy as np
@@ -60,18 +58,70 @@ class AnatomicalWMH(SimpleInterface):
         return runtime
 
 
+class _RegionalWMHInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    brain_mask = File(exists=True, mandatory=True)
+    wmh_mask = File(exists=True, mandatory=True, desc="final WMH mask")
+    probseg = File(exists=True, mandatory=True, desc="WMH probability")
+    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+
+
+class _RegionalWMHOutputSpec(TraitedSpec):
+    regions = File(exists=True, desc="dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles")
+    regions_table = File(exists=True, desc="the dseg's labels (index, name)")
+    lesions = File(exists=True, desc="one row per lesion (TSV)")
+
+
+class RegionalWMH(SimpleInterface):
+    """Periventricular (within 10 mm of the lateral ventricles) and deep WMH, and a lesion table."""
+
+    input_spec = _RegionalWMHInputSpec
+    output_spec = _RegionalWMHOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.core import anatomical, regions
+        from bids_deepwmh.core.images import like
+        from bids_deepwmh.core.registration import points_to_template, resample
+        from bids_deepwmh.utils.tables import write_tsv
+
+        flair = nib.load(self.inputs.in_file)
+        zooms = flair.header.get_zooms()[:3]
+        brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
+        wmh = np.asanyarray(nib.load(self.inputs.wmh_mask).dataobj) > 0
+        inverse = self.inputs.inverse_transform
+        wm_probability = resample(nib.load(self.inputs.wm_probability), flair, inverse).get_fdata(dtype=np.float32)
+        aseg = resample(nib.load(self.inputs.aseg), flair, inverse, "genericLabel").get_fdata(dtype=np.float32)
+        normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
+        prior = np.isin(np.rint(aseg), regions.LATERAL_VENTRICLES)
+        ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
+        region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles)
+        rows = regions.lesion_rows(
+            region_map, nib.load(self.inputs.probseg).get_fdata(dtype=np.float32), flair.affine,
+            lambda points: points_to_template(points, inverse),
+        )
+        self._results.update(regions=out_path(runtime, "regions.nii.gz"), lesions=out_path(runtime, "lesions.tsv"),
+                             regions_table=out_path(runtime, "regions.tsv"))
+        nib.save(like(region_map, flair, np.uint8), self._results["regions"])
+        write_tsv(self._results["regions_table"], ("index", "name"),
+                  [{"index": k, "name": v} for k, v in regions.REGION_LABELS.items()])
+        write_tsv(self._results["lesions"], regions.LESION_COLUMNS, rows)
+        return runtime
+
+
 class _VolumesInputSpec(BaseInterfaceInputSpec):
-    wmh_mask = File(exists=True, mandatory=True)
+    regions = File(exists=True, mandatory=True, desc="regions dseg (RegionalWMH)")
+    lesions = File(exists=True, mandatory=True, desc="lesion table (RegionalWMH)")
     brain_mask = File(exists=True, mandatory=True)
 
 
 class _VolumesOutputSpec(TraitedSpec):
     out_tsv = File(exists=True)
-    out_json = traits.Str(desc="the same values as a JSON string")
 
 
 class WMHVolumes(SimpleInterface):
-    """One-row table: WMH volume, lesion count, brain volume, WMH fraction of brain."""
+    """One-row table: WMH volumes and lesion counts, in total and by region, and as brain fractions."""
 
     input_spec = _VolumesInputSpec
     output_spec = _VolumesOutputSpec
@@ -79,18 +129,17 @@ class WMHVolumes(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core.images import voxel_volume_mm3
         from bids_deepwmh.core.volumes import VOLUME_COLUMNS, wmh_volumes
+        from bids_deepwmh.utils.tables import read_tsv, write_tsv
 
-        wmh_img = nib.load(self.inputs.wmh_mask)
+        regions_img = nib.load(self.inputs.regions)
         values = wmh_volumes(
-            np.asanyarray(wmh_img.dataobj) > 0,
+            np.asanyarray(regions_img.dataobj),
             np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0,
-            voxel_volume_mm3(wmh_img),
+            voxel_volume_mm3(regions_img),
+            [row["region"] for row in read_tsv(self.inputs.lesions)],
         )
         self._results["out_tsv"] = out_path(runtime, "volumes.tsv")
-        with open(self._results["out_tsv"], "w") as fh:
-            fh.write("\t".join(VOLUME_COLUMNS) + "\n")
-            fh.write("\t".join(str(values[c]) for c in VOLUME_COLUMNS) + "\n")
-        self._results["out_json"] = json.dumps(values)
+        write_tsv(self._results["out_tsv"], VOLUME_COLUMNS, [values])
         return runtime
 
 

@@ -5,7 +5,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -25,7 +24,9 @@ class BundleError(ValueError):
 
 def packaged_bundle():
     """The model shipped with the package."""
-    return Path(str(resources.files("bids_deepwmh") / "data" / "model"))
+    from bids_deepwmh.data import load
+
+    return load("model")
 
 
 def sha256(path):

@@ -35,15 +35,17 @@ class NoInputError(UsageError):
     exit_code = 66  # BIDS execution spec (sysexits NOINPUT)
 
 
-_ENTITIES = (
-    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}[_ses-{session}]"
-    "[_acq-{acquisition}][_ce-{ceagent}][_rec-{reconstruction}][_run-{run}]"
+_SCAN = (
+    "sub-{subject}[_ses-{session}][_acq-{acquisition}][_ce-{ceagent}][_rec-{reconstruction}][_run-{run}]"
 )
-# How this App names its derivatives (pybids path patterns).
+_ANAT = "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/" + _SCAN
+# How this App names its derivatives (pybids path patterns); figures go under sub-X/figures/ as in fMRIPrep.
 PATH_PATTERNS = (
-    _ENTITIES + "[_space-{space}][_res-{resolution}][_label-{label}][_desc-{desc}]"
-    "_{suffix<FLAIR|mask|probseg|dseg|morph>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
-    _ENTITIES + "_from-{from}_to-{to}_mode-{mode<image|points>|image}_{suffix<xfm>|xfm}{extension<.h5|.txt>}",
+    _ANAT + "[_space-{space}][_res-{resolution}][_label-{label}][_desc-{desc}]"
+    "_{suffix<FLAIR|mask|probseg|dseg|morph|quality>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
+    _ANAT + "_from-{from}_to-{to}_mode-{mode<image|points>|image}_{suffix<xfm>|xfm}{extension<.h5|.txt>}",
+    "sub-{subject}/{datatype<figures>}/" + _SCAN + "[_space-{space}][_desc-{desc}]"
+    "_{suffix<FLAIR|mask|dseg|probseg>}{extension<.svg|.png|.html>}",
 )
 SCAN_ENTITIES = ("subject", "session", "acquisition", "ceagent", "reconstruction", "run")
 
@@ -184,7 +186,8 @@ def write_dataset_description(output_dir, bids_dir):
 
 
 # Files that BIDS does not define (the validator would call them errors).
-BIDSIGNORE = ("*_xfm.h5", "*_xfm.json", "*_morph.tsv", "*_morph.json", "logs/", "group_*")
+BIDSIGNORE = ("*_xfm.h5", "*_xfm.json", "*_morph.tsv", "*_morph.json", "*_quality.json", "sub-*/figures",
+              "sub-*.html", "logs/", "group_*")
 
 
 def write_atomic(path, text):

@@ -7,6 +7,7 @@ from nipype.pipeline import engine as pe
 
 from bids_deepwmh.workflows.outputs import init_outputs_wf
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
+from bids_deepwmh.workflows.reports import init_report_wf
 from bids_deepwmh.workflows.segmentation import init_segmentation_wf
 
 
@@ -27,12 +28,13 @@ def init_deepwmh_wf(flair_files, output_dir, bundle, omp_nthreads=1, use_gpu=Fal
 
 
 def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False, name=None):
-    """Preprocess, segment and write the derivatives of one FLAIR."""
+    """Preprocess, segment and write the derivatives, quality flags and figures of one FLAIR."""
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
     preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
     segmentation_wf = init_segmentation_wf(bundle, use_gpu, mirror, omp_nthreads)
     outputs_wf = init_outputs_wf(output_dir, flair_file, bundle)
+    report_wf = init_report_wf(output_dir, flair_file, bundle)
     wf.connect([
         (preprocessing_wf, segmentation_wf, [
             ("outputnode.flair", "inputnode.flair"),
@@ -49,6 +51,21 @@ def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu
             ("outputnode.wmh_mask", "inputnode.wmh_mask"),
             ("outputnode.probseg", "inputnode.probseg"),
             ("outputnode.anatomical_mask", "inputnode.anatomical_mask"),
+            ("outputnode.regions", "inputnode.regions"),
+            ("outputnode.regions_table", "inputnode.regions_table"),
+            ("outputnode.lesions", "inputnode.lesions"),
+            ("outputnode.volumes", "inputnode.volumes"),
+        ]),
+        (preprocessing_wf, report_wf, [
+            ("outputnode.flair", "inputnode.flair"),
+            ("outputnode.brain_mask", "inputnode.brain_mask"),
+            ("outputnode.forward_transform", "inputnode.forward_transform"),
+            ("outputnode.inverse_transform", "inputnode.inverse_transform"),
+            ("outputnode.similarity", "inputnode.similarity"),
+        ]),
+        (segmentation_wf, report_wf, [
+            ("outputnode.regions", "inputnode.regions"),
+            ("outputnode.probseg", "inputnode.probseg"),
             ("outputnode.volumes", "inputnode.volumes"),
         ]),
     ])  # fmt: skip

@@ -8,11 +8,32 @@ from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
+_REGION = {"periventricular": "periventricular WMH (within 10 mm of the lateral ventricles)",
+           "deep": "deep WMH (further than 10 mm from the lateral ventricles)"}
 VOLUMES_SIDECAR = {
     "wmh_volume_ml": {"Description": "Total WMH volume", "Units": "mL"},
     "wmh_count": {"Description": "Number of WMH lesions (26-connected components)"},
     "brain_volume_ml": {"Description": "Brain volume (the brain mask, ventricles included)", "Units": "mL"},
     "wmh_fraction_of_brain": {"Description": "WMH volume divided by brain volume"},
+    **{key: value for region, text in _REGION.items() for key, value in (
+        (f"{region}_wmh_volume_ml", {"Description": f"Volume of {text}", "Units": "mL"}),
+        (f"{region}_wmh_count", {"Description": f"Number of lesions with most of their voxels in {text}"}),
+        (f"{region}_wmh_fraction_of_brain", {"Description": f"Volume of {text} divided by brain volume"}),
+    )},
+    "lateral_ventricles_volume_ml": {"Description": "Volume of the lateral ventricles (template's aseg brought to "
+                                     "the FLAIR, refined on its CSF)", "Units": "mL"},
+}
+LESIONS_SIDECAR = {
+    "lesion_id": {"Description": "Lesion number, largest first (26-connected components of the WMH mask)"},
+    "volume_mm3": {"Description": "Lesion volume", "Units": "mm^3"},
+    **{f"native_{a}_mm": {"Description": f"Centroid, scanner {a} coordinate (RAS)", "Units": "mm"} for a in "xyz"},
+    **{f"template_{a}_mm": {"Description": f"Centroid, MNI152NLin2009cAsym {a} coordinate (RAS)", "Units": "mm"}
+       for a in "xyz"},
+    "region": {"Description": "Region holding most of the lesion's voxels",
+               "Levels": dict(_REGION)},
+    "periventricular_fraction": {"Description": "Fraction of the lesion's voxels within 10 mm of the ventricles"},
+    "mean_probability": {"Description": "Mean network probability over the lesion"},
+    "max_probability": {"Description": "Maximum network probability over the lesion"},
 }
 ANATOMICAL_DESCRIPTION = (
     "Anatomical-knowledge WMH (the pseudo-labels the network learned from): voxels of white or "
@@ -30,12 +51,13 @@ def _network_description(bundle):
 
 def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
     """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``wmh_mask``, ``probseg``,
-    ``anatomical_mask``, ``volumes``, and the ``forward_transform`` and ``inverse_transform``."""
+    ``anatomical_mask``, ``regions`` (with its ``regions_table``), the ``lesions`` and ``volumes``
+    tables, and the ``forward_transform`` and ``inverse_transform``."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(
-            fields=["flair", "brain_mask", "wmh_mask", "probseg", "anatomical_mask", "volumes",
-                    "forward_transform", "inverse_transform"]
+            fields=["flair", "brain_mask", "wmh_mask", "probseg", "anatomical_mask", "regions", "regions_table",
+                    "lesions", "volumes", "forward_transform", "inverse_transform"]
         ),
         name="inputnode",
     )
@@ -76,6 +98,12 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
             "ds_anatomical_mask", label="WMH", desc="anatomical", suffix="mask", compress=True, Type="Lesion",
             Description=ANATOMICAL_DESCRIPTION,
         )),
+        "regions": ("uint8", sink(
+            "ds_regions", desc="wmhregions", suffix="dseg", compress=True,
+            Description="WMH by region: 1 periventricular (within 10 mm of the lateral ventricles), 2 deep, "
+            "3 the lateral ventricles themselves (template aseg through the inverse transform, refined on the "
+            "FLAIR's CSF). Labels in the .tsv of the same name.",
+        )),
     }
     for field_name, (dtype, ds) in native.items():
         to_native = pe.Node(ToSourceGrid(source_file=str(source_file), dtype=dtype), name=f"native_{field_name}")
@@ -96,11 +124,15 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
     ds_inverse = sink("ds_inverse_xfm", suffix="xfm", extension=".h5", **{"from": TEMPLATE, "to": "FLAIR"},
                       mode="image", Description="ANTs composite transform: inverse SyN, affine, rigid")
     ds_volumes = sink("ds_volumes", label="WMH", suffix="morph", extension=".tsv", **VOLUMES_SIDECAR)
+    ds_lesions = sink("ds_lesions", label="WMH", desc="lesions", suffix="morph", extension=".tsv", **LESIONS_SIDECAR)
+    ds_regions_table = sink("ds_regions_table", desc="wmhregions", suffix="dseg", extension=".tsv")
     wf.connect([
         (inputnode, wmh_template, [("wmh_mask", "in_file"), ("forward_transform", "transform")]),
         (wmh_template, ds_wmh_template, [("out_file", "in_file")]),
         (inputnode, ds_forward, [("forward_transform", "in_file")]),
         (inputnode, ds_inverse, [("inverse_transform", "in_file")]),
         (inputnode, ds_volumes, [("volumes", "in_file")]),
+        (inputnode, ds_lesions, [("lesions", "in_file")]),
+        (inputnode, ds_regions_table, [("regions_table", "in_file")]),
     ])  # fmt: skip
     return wf

@@ -1,23 +1,25 @@
-"""Segmentation: the anatomical-knowledge stage, then the trained network, then volumes."""
+"""Segmentation: the anatomical-knowledge stage, the trained network, the regional split, volumes."""
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh.core import template
-from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, WMHVolumes
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, RegionalWMH, WMHVolumes
 
 
 def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
     """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs on the FLAIR's
     (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``,
-    ``anatomical_mask`` and ``score`` from the anatomical stage, and ``volumes`` (a one-row TSV
-    of the final mask)."""
+    ``anatomical_mask`` and ``score`` from the anatomical stage, the ``regions`` dseg
+    (periventricular, deep, ventricles) with its ``regions_table``, the ``lesions`` table and
+    ``volumes`` (a one-row TSV of the final mask, in total and by region)."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "inverse_transform"]), name="inputnode"
     )
     outputnode = pe.Node(
-        niu.IdentityInterface(fields=["wmh_mask", "probseg", "anatomical_mask", "score", "volumes"]),
+        niu.IdentityInterface(fields=["wmh_mask", "probseg", "anatomical_mask", "score", "regions",
+                                      "regions_table", "lesions", "volumes"]),
         name="outputnode",
     )
     anatomical = pe.Node(
@@ -32,16 +34,25 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror, num_threads=omp_nthreads),
         name="learned_wmh", n_procs=omp_nthreads, mem_gb=3,
     )
+    regional = pe.Node(
+        RegionalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
+        name="regional_wmh", mem_gb=2,
+    )
     volumes = pe.Node(WMHVolumes(), name="volumes")
     wf.connect([
         (inputnode, anatomical, [
             ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
         ]),
         (inputnode, learned, [("flair", "in_file"), ("brain_mask", "brain_mask")]),
+        (inputnode, regional, [
+            ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
+        ]),
+        (learned, regional, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
         (inputnode, volumes, [("brain_mask", "brain_mask")]),
-        (learned, volumes, [("wmh_mask", "wmh_mask")]),
+        (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score")]),
+        (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),
         (volumes, outputnode, [("out_tsv", "volumes")]),
     ])  # fmt: skip
     if bundle.uses_score:

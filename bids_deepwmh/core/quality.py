@@ -1,0 +1,106 @@
+"""Quality flags: can this scan's segmentation be trusted?
+
+Each check measures one thing, has a documented threshold and says what it means when it fires.
+The thresholds are set from physiology and the method's assumptions, with a margin; the real
+scans of the development data (1 mm 3D and 3-7.4 mm 2D FLAIRs, MS, small-vessel disease and
+stroke) all pass, and deliberately broken inputs (a tumour-like mass, a brain cut in half) do not.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from bids_deepwmh.core.anatomical import robust_sd
+from bids_deepwmh.core.lesions import label_components
+
+ATYPICAL_Z = 5.0  # robust SDs brighter than the normal-appearing reference
+ATYPICAL_SMOOTHING_MM = 2.0
+SIGNAL_LEVEL = 0.3  # of the white-matter median: below it a voxel holds no brain signal
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    low: float = None  # flagged below this
+    high: float = None  # flagged above this
+    meaning: str = ""
+
+    def threshold(self):
+        bounds = ([f">= {self.low:g}"] if self.low is not None else []) + (
+            [f"<= {self.high:g}"] if self.high is not None else [])
+        return " and ".join(bounds)
+
+    def fires(self, value):
+        if value is None or not np.isfinite(value):
+            return True
+        return (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
+
+
+CHECKS = (
+    Check("registration_similarity",
+          "Mattes mutual information between the registered FLAIR and the template brain (more negative is better)",
+          high=-0.18, meaning="the registration to the template may have failed: tissue priors, brain mask "
+          "and regions may be misplaced"),
+    Check("brain_volume_ml", "Volume of the brain mask (ventricles included)", low=600, high=2200,
+          meaning="implausible brain volume: the brain mask (and so the WMH and their fractions) is suspect"),
+    Check("slice_thickness_mm", "Largest voxel dimension", high=8.0,
+          meaning="slices thicker than 8 mm: lesions smaller than a slice are missed and volumes are coarse"),
+    Check("brain_coverage", "Fraction of the template's brain tissue that has signal in the scan", low=0.9,
+          meaning="part of the brain is outside the field of view or has no signal: WMH there are missed"),
+    Check("wm_csf_contrast",
+          "(white matter - lateral ventricles) / white-matter SD; FLAIR suppresses CSF, so it is large",
+          low=2.0, meaning="CSF is not dark: this may not be a FLAIR (e.g. a T2w), or its contrast is poor"),
+    Check("gm_wm_contrast",
+          "(cortex - white matter) / white-matter SD; grey matter is brighter than white matter on FLAIR",
+          low=-1.5, meaning="white matter brighter than grey matter: this may not be a FLAIR (e.g. a T1w)"),
+    Check("atypical_tissue_ml",
+          f"Largest connected region more than {ATYPICAL_Z:g} SD brighter than normal-appearing FLAIRs",
+          high=15.0, meaning="a large bright region unlike WMH (a mass, oedema, a haemorrhage or an artefact): "
+          "out of distribution, it may be counted as WMH"),
+)
+OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "atypical_tissue_ml")
+
+
+def assess(values):
+    """The quality record of one scan: every check's value, threshold and verdict."""
+    checks = {}
+    for check in CHECKS:
+        value = values.get(check.name)
+        value = None if value is None else round(float(value), 4)
+        checks[check.name] = {"value": value, "threshold": check.threshold(), "flagged": check.fires(value),
+                              "description": check.description, "meaning": check.meaning}
+    flags = [name for name, c in checks.items() if c["flagged"]]
+    return {"flagged": bool(flags), "flags": flags,
+            "out_of_distribution": any(name in OUT_OF_DISTRIBUTION for name in flags), "checks": checks}
+
+
+def tissue_contrast(normalised, wm, cortex, ventricles):
+    """WM-CSF and GM-WM separations of a white-matter-normalised FLAIR, in white-matter SDs."""
+    if wm.sum() < 100 or cortex.sum() < 100 or ventricles.sum() < 20:
+        return float("nan"), float("nan")
+    scale = max(robust_sd(normalised[wm]), 1e-6)
+    wm_level = float(np.median(normalised[wm]))
+    return ((wm_level - float(np.median(normalised[ventricles]))) / scale,
+            (float(np.median(normalised[cortex])) - wm_level) / scale)
+
+
+def brain_coverage(signal_in_template, template_tissue):
+    """Fraction of the template's brain tissue where the scan, brought to the template, has signal."""
+    return float(np.mean(signal_in_template[template_tissue] >= 0.5)) if template_tissue.any() else float("nan")
+
+
+def atypical_tissue_ml(normalised, brain, expected, spread, zooms):
+    """Volume (mL) of the largest connected region of the brain brighter than the normal-appearing
+    reference by more than ``ATYPICAL_Z`` robust SDs.  Dark regions are left to the coverage check:
+    enlarged ventricles and sulci of atrophied brains are dark too, and normal."""
+    zooms = np.asarray(zooms, float)
+    smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), ATYPICAL_SMOOTHING_MM / zooms)
+    scale = robust_sd(smoothed[brain])
+    known = brain & (spread > 0)
+    z = (smoothed - expected) / np.maximum(spread, scale)
+    labels, count = label_components(known & (z > ATYPICAL_Z))
+    if count == 0:
+        return 0.0
+    return float(np.bincount(labels.ravel())[1:].max() * np.prod(zooms) / 1000.0)

@@ -1,0 +1,98 @@
+"""Periventricular and deep WMH from the FLAIR alone, and one row per lesion.
+
+The lateral ventricles come from the template's ``seg-aseg`` brought to the scan, refined on
+the scan itself: within a few millimetres of the warped ventricles, the connected dark (CSF-like)
+voxels that touch them.  Periventricular WMH are the WMH voxels within 10 mm of the ventricles
+(the 10 mm distance rule compared by Griffanti et al., NeuroImage 2018);
+deep WMH are the rest.  A lesion belongs to the region holding most of its voxels.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from bids_deepwmh.core.lesions import label_components
+
+LATERAL_VENTRICLES = (4, 43, 5, 44)  # aseg: left and right lateral ventricles and their inferior horns
+PERIVENTRICULAR_MM = 10.0
+VENTRICLE_SEARCH_MM = 5.0  # how far the refined ventricles may reach beyond the warped ones
+REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles"}  # the regions dseg
+
+
+def _ball_iterations(mm, zooms):
+    """Binary-dilation iterations that reach about ``mm`` along the finest axis."""
+    return max(1, int(round(mm / float(min(zooms)))))
+
+
+def refine_ventricles(normalised, prior, brain, zooms):
+    """Lateral ventricles on the scan: the warped ``prior`` (boolean) refined on the normalised
+    FLAIR (white matter ~ 1).  Keeps the dark voxels near the prior that connect to its core; falls
+    back to the prior when the scan gives no clear CSF contrast there."""
+    prior = prior & brain
+    if not prior.any():
+        return prior
+    core = ndimage.binary_erosion(prior, iterations=_ball_iterations(2.0, zooms)) if prior.sum() > 500 else prior
+    core = core if core.any() else prior
+    csf_level = float(np.median(normalised[core]))
+    if csf_level >= 0.8:  # not darker than white matter: nothing to refine on
+        return prior
+    smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), 1.0 / np.asarray(zooms, float))
+    near = ndimage.binary_dilation(prior, iterations=_ball_iterations(VENTRICLE_SEARCH_MM, zooms))
+    dark = near & brain & (smoothed < (csf_level + 1.0) / 2)
+    labels, _ = label_components(dark)
+    touching = np.unique(labels[core & dark])
+    refined = np.isin(labels, touching[touching > 0])
+    return refined if refined.sum() >= 0.25 * prior.sum() else prior
+
+
+def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
+    """Voxels within ``distance_mm`` of the ventricles (Euclidean, in mm)."""
+    if not ventricles.any():
+        return np.zeros(ventricles.shape, bool)
+    return ndimage.distance_transform_edt(~ventricles, sampling=zooms) <= distance_mm
+
+
+def region_map(wmh, zone, ventricles):
+    """The regions dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles, 0 elsewhere."""
+    regions = np.zeros(wmh.shape, np.uint8)
+    regions[ventricles] = 3
+    regions[wmh & zone] = 1
+    regions[wmh & ~zone] = 2
+    return regions
+
+
+LESION_COLUMNS = ("lesion_id", "volume_mm3", "native_x_mm", "native_y_mm", "native_z_mm",
+                  "template_x_mm", "template_y_mm", "template_z_mm", "region",
+                  "periventricular_fraction", "mean_probability", "max_probability")
+
+
+def lesion_rows(regions, probability, affine, to_template=None):
+    """One row per 26-connected WMH lesion of the regions dseg, largest first.
+
+    ``affine`` maps voxels to scanner millimetres (RAS); ``to_template`` maps an (n, 3) array of
+    scanner RAS millimetres to template millimetres (None leaves the template columns empty).
+    """
+    wmh = (regions == 1) | (regions == 2)
+    labels, count = label_components(wmh)
+    if count == 0:
+        return []
+    index = np.arange(1, count + 1)
+    voxels = ndimage.sum_labels(wmh, labels, index)
+    periventricular = ndimage.sum_labels(regions == 1, labels, index) / voxels
+    centroids = np.array(ndimage.center_of_mass(wmh, labels, index)).reshape(-1, 3)
+    native = centroids @ affine[:3, :3].T + affine[:3, 3]
+    template = to_template(native) if to_template is not None else np.full_like(native, np.nan)
+    mean_p = ndimage.mean(probability, labels, index)
+    max_p = ndimage.maximum(probability, labels, index)
+    voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    rows = []
+    for i in np.argsort(-voxels, kind="stable"):
+        rows.append({
+            "volume_mm3": round(float(voxels[i]) * voxel_mm3, 2),
+            **{f"native_{a}_mm": round(float(v), 2) for a, v in zip("xyz", native[i], strict=True)},
+            **{f"template_{a}_mm": round(float(v), 2) for a, v in zip("xyz", template[i], strict=True)},
+            "region": "periventricular" if periventricular[i] >= 0.5 else "deep",
+            "periventricular_fraction": round(float(periventricular[i]), 3),
+            "mean_probability": round(float(mean_p[i]), 3),
+            "max_probability": round(float(max_p[i]), 3),
+        })
+    return [{"lesion_id": n, **row} for n, row in enumerate(rows, start=1)]

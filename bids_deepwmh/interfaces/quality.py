@@ -1,0 +1,81 @@
+"""The quality-flags node: measure every check of :mod:`bids_deepwmh.core.quality` on one scan."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+
+from bids_deepwmh.interfaces.utils import out_path
+
+
+class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    brain_mask = File(exists=True, mandatory=True)
+    forward_transform = File(exists=True, mandatory=True, desc="FLAIR-to-template transform")
+    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
+    similarity = traits.Float(mandatory=True, desc="registration similarity (Mattes MI)")
+    reference_file = File(exists=True, mandatory=True, desc="normal-appearing FLAIR reference")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
+    gm_probability = File(exists=True, mandatory=True, desc="template grey-matter probseg")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+    coverage_tissue = traits.List(File(exists=True), mandatory=True,
+                                  desc="template WM and GM probsegs on the grid where coverage is measured")
+
+
+class _QualityFlagsOutputSpec(TraitedSpec):
+    out_json = File(exists=True, desc="the quality record")
+    flagged = traits.Bool(desc="some check fired")
+
+
+class QualityFlags(SimpleInterface):
+    """Registration, brain volume, slice thickness, coverage, contrast and out-of-distribution checks."""
+
+    input_spec = _QualityFlagsInputSpec
+    output_spec = _QualityFlagsOutputSpec
+
+    def _run_interface(self, runtime):
+        from scipy import ndimage
+
+        from bids_deepwmh.core import anatomical, quality
+        from bids_deepwmh.core.images import like, voxel_volume_mm3
+        from bids_deepwmh.core.reference import load_reference
+        from bids_deepwmh.core.regions import LATERAL_VENTRICLES
+        from bids_deepwmh.core.registration import resample
+
+        flair = nib.load(self.inputs.in_file)
+        zooms = flair.header.get_zooms()[:3]
+        brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
+
+        def to_native(path_or_img, interpolation="linear"):
+            img = nib.load(path_or_img) if isinstance(path_or_img, str) else path_or_img
+            return resample(img, flair, self.inputs.inverse_transform, interpolation).get_fdata(dtype=np.float32)
+
+        wm_probability = to_native(self.inputs.wm_probability)
+        normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
+        aseg = to_native(self.inputs.aseg, "genericLabel")
+        ventricles = ndimage.binary_erosion(np.isin(np.rint(aseg), LATERAL_VENTRICLES) & brain)
+        wm_csf, gm_wm = quality.tissue_contrast(
+            normalised, brain & (wm_probability > anatomical.WM_CORE_PROBABILITY),
+            brain & (to_native(self.inputs.gm_probability) > 0.9), ventricles,
+        )
+        tissue = [nib.load(path) for path in self.inputs.coverage_tissue]
+        template_tissue = sum(img.get_fdata(dtype=np.float32) for img in tissue) >= 0.5
+        signal = like(normalised >= quality.SIGNAL_LEVEL, flair)
+        in_template = resample(signal, tissue[0], self.inputs.forward_transform).get_fdata(dtype=np.float32)
+        expected, spread, _ = load_reference(self.inputs.reference_file)
+        values = {
+            "registration_similarity": self.inputs.similarity,
+            "brain_volume_ml": np.count_nonzero(brain) * voxel_volume_mm3(flair) / 1000.0,
+            "slice_thickness_mm": max(zooms),
+            "brain_coverage": quality.brain_coverage(in_template, template_tissue),
+            "wm_csf_contrast": wm_csf,
+            "gm_wm_contrast": gm_wm,
+            "atypical_tissue_ml": quality.atypical_tissue_ml(
+                normalised, brain, to_native(expected), to_native(spread), zooms),
+        }
+        record = quality.assess(values)
+        self._results.update(out_json=out_path(runtime, "quality.json"), flagged=record["flagged"])
+        with open(self._results["out_json"], "w") as fh:
+            json.dump(record, fh, indent=2)
+        return runtime

@@ -1,0 +1,62 @@
+"""Figures of one scan, drawn with nilearn and composed with nireports' SVG tools."""
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+
+# Contour colours of the regions dseg, also named in the report captions.
+REGION_COLOURS = {1: ("periventricular WMH", "#ff3b3b"), 2: ("deep WMH", "#ffd21f"),
+                  3: ("lateral ventricles", "#30c8ff")}
+
+
+SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
+
+
+def axial_cuts(bbox_mask, count, span=SUPRATENTORIAL):
+    """``count`` axial world coordinates (mm) spread over ``span`` (fractions, bottom to top) of the
+    mask's height."""
+    img = nib.as_closest_canonical(nib.load(bbox_mask) if isinstance(bbox_mask, str) else bbox_mask)
+    rows = np.flatnonzero(np.asanyarray(img.dataobj).any(axis=(0, 1)))
+    if not len(rows):
+        rows = np.arange(img.shape[2])
+    slices = np.linspace(rows[0] + span[0] * np.ptp(rows), rows[0] + span[1] * np.ptp(rows), count)
+    return [float((img.affine @ [0, 0, k, 1])[2]) for k in slices]
+
+
+def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, rows=3, per_row=6):
+    """Rows of axial slices of ``background``; ``contours``: (image, level, colour) outlines;
+    ``overlay``: a probability map in [0, 1] drawn in colour (0.05 dark purple to 1 yellow, see-through).
+    Writes an SVG."""
+    from nilearn import plotting
+    from nireports._vendored.svgutils.transform import fromstring
+    from nireports.reportlets.utils import compose_view, extract_svg
+
+    data = nib.load(background).get_fdata(dtype=np.float32) if isinstance(background, str) else None
+    bbox = np.asanyarray(nib.load(bbox_mask).dataobj) > 0
+    vmax = float(np.percentile(data[bbox], 99.5)) if data is not None and bbox.any() else None
+    cuts = axial_cuts(bbox_mask, rows * per_row)
+    panels = []
+    for row in range(rows):
+        display = plotting.plot_anat(background, display_mode="z", cut_coords=cuts[row * per_row:(row + 1) * per_row],
+                                     colorbar=False, vmin=0, vmax=vmax, black_bg=True, dim=0)
+        if overlay is not None:
+            with warnings.catch_warnings():  # rows without any probability above the threshold
+                warnings.filterwarnings("ignore", message="empty mask")
+                display.add_overlay(overlay, cmap="inferno", vmin=0.0, vmax=1.0, threshold=0.05, transparency=0.7)
+        for image, level, colour in contours:
+            display.add_contours(image, levels=[level], colors=[colour], linewidths=0.8)
+        panels.append(fromstring(extract_svg(display, compress=False)))
+        display.close()
+    return compose_view(panels, None, out_file=out_file)
+
+
+def region_contours(regions_file):
+    """(image, level, colour) outlines of each label of the regions dseg that is present."""
+    img = nib.load(regions_file)
+    labels = np.asanyarray(img.dataobj)
+    outlines = []
+    for label, (_, colour) in REGION_COLOURS.items():
+        if (labels == label).any():
+            outlines.append((nib.Nifti1Image((labels == label).astype(np.uint8), img.affine), 0.5, colour))
+    return outlines

@@ -1,0 +1,105 @@
+"""The study's HTML report: WMH burden plots, regional split, age and change across sessions, flags."""
+
+import io
+import math
+
+import numpy as np
+
+
+def _svg(figure):
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _frame(rows, participants):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for column in ("wmh_volume_ml", "periventricular_wmh_volume_ml", "deep_wmh_volume_ml", "wmh_fraction_of_brain"):
+        frame[column] = frame.get(column, pd.Series(dtype=float)).map(_number)
+    ages = {pid: _number(row.get("age")) for pid, row in participants.items()}
+    frame["age"] = frame["participant_id"].map(lambda pid: ages.get(pid, math.nan))
+    frame["scan"] = frame.apply(lambda r: " ".join(v for v in (r["participant_id"], r["session_id"], r["acquisition"],
+                                                               r["run"]) if v != "n/a"), axis=1)
+    return frame
+
+
+def _plots(frame):
+    """(title, caption, svg) of every plot the data allow."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    plots = []
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    sns.histplot(frame["wmh_volume_ml"], ax=ax, bins=min(20, max(5, len(frame) // 2)), color="#4c72b0")
+    sns.rugplot(frame["wmh_volume_ml"], ax=ax, color="#c44e52", height=0.08)
+    ax.set_xlabel("WMH volume (mL)")
+    ax.set_ylabel("scans")
+    plots.append(("WMH volume", f"Distribution of the total WMH volume over {len(frame)} scan(s); ticks are scans.",
+                  _svg(fig)))
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    sns.scatterplot(data=frame, x="periventricular_wmh_volume_ml", y="deep_wmh_volume_ml", ax=ax, color="#4c72b0")
+    top = 1.08 * max(1.0, float(np.nanmax(frame[["periventricular_wmh_volume_ml", "deep_wmh_volume_ml"]].to_numpy())))
+    ax.plot([0, top], [0, top], color="0.6", lw=0.8, ls="--")
+    ax.set(xlim=(0, top), ylim=(0, top), aspect="equal")
+    ax.set_xlabel("periventricular WMH (mL)")
+    ax.set_ylabel("deep WMH (mL)")
+    plots.append(("Periventricular versus deep", "Each point is a scan; the dashed line is equal volumes. "
+                  "Periventricular: within 10 mm of the lateral ventricles.", _svg(fig)))
+    if frame["age"].notna().sum() >= 3:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        sns.regplot(data=frame, x="age", y="wmh_volume_ml", ax=ax, ci=None, color="#4c72b0",
+                    line_kws={"color": "0.4", "lw": 1})
+        ax.set_xlabel("age (participants.tsv)")
+        ax.set_ylabel("WMH volume (mL)")
+        plots.append(("WMH volume against age", "Each point is a scan, at the participant's age in participants.tsv;"
+                      " the line is a least-squares fit, for orientation only.", _svg(fig)))
+    sessions = frame[frame["session_id"] != "n/a"]
+    repeated = sessions.groupby("participant_id").filter(lambda g: g["session_id"].nunique() > 1)
+    if not repeated.empty:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        sns.lineplot(data=repeated.sort_values("session_id"), x="session_id", y="wmh_volume_ml",
+                     hue="participant_id", marker="o", ax=ax, estimator=None)
+        ax.set_xlabel("session")
+        ax.set_ylabel("WMH volume (mL)")
+        ax.legend(title="participant", fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+        plots.append(("Change across sessions", "WMH volume of each participant scanned in several sessions, "
+                      "sessions in label order.", _svg(fig)))
+    return plots
+
+
+def group_report_html(rows, participants, summary):
+    """The whole group report as one self-contained HTML page."""
+    import jinja2
+
+    from bids_deepwmh import __version__
+    from bids_deepwmh.data import load
+
+    frame = _frame(rows, participants)
+    flagged = [{"scan": r["scan"], "flags": r.get("quality_flags", "n/a"),
+                "report": f"{r['participant_id']}.html"} for _, r in frame.iterrows()
+               if str(r.get("quality_flagged", "")).lower() == "true"]
+    columns = ["scan", "wmh_volume_ml", "periventricular_wmh_volume_ml", "deep_wmh_volume_ml", "wmh_count",
+               "wmh_fraction_of_brain", "quality_flags"]
+    table = [{c: r.get(c, "n/a") for c in columns} | {"report": f"{r['participant_id']}.html"}
+             for _, r in frame.iterrows()]
+    template = jinja2.Template(load("group-report.html.j2").read_text(), autoescape=True)
+    return template.render(version=__version__, summary=summary, plots=_plots(frame), flagged=flagged,
+                           columns=columns, table=table)

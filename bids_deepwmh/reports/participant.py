@@ -1,0 +1,120 @@
+"""The participant's HTML report (nireports), its methods text and provenance."""
+
+import logging
+import re
+import time
+from html import escape
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bids_deepwmh import TEMPLATE, __version__
+
+logger = logging.getLogger("deepwmh")
+
+REFERENCES = {
+    "deepwmh": "Liu C, Zhuo Z, Qu L, et al. DeepWMH: a deep learning tool for accurate white matter "
+               "hyperintensity segmentation without requiring manual annotations for training. Science Bulletin, 2024.",
+    "nipype": "Gorgolewski K, Burns CD, Madison C, et al. Nipype: a flexible, lightweight and extensible "
+              "neuroimaging data processing framework in Python. Frontiers in Neuroinformatics 5:13, 2011.",
+    "n4": "Tustison NJ, Avants BB, Cook PA, et al. N4ITK: improved N3 bias correction. IEEE Transactions on "
+          "Medical Imaging 29(6):1310-1320, 2010.",
+    "ants": "Avants BB, Epstein CL, Grossman M, Gee JC. Symmetric diffeomorphic image registration with "
+            "cross-correlation: evaluating automated labeling of elderly and neurodegenerative brain. Medical Image "
+            "Analysis 12(1):26-41, 2008.",
+    "mni": "Fonov VS, Evans AC, McKinstry RC, Almli CR, Collins DL. Unbiased nonlinear average age-appropriate "
+           "brain templates from birth to adulthood. NeuroImage 47(Suppl 1):S102, 2009.",
+    "templateflow": "Ciric R, Thompson WH, Lorenz R, et al. TemplateFlow: FAIR-sharing of multi-scale, "
+                    "multi-species brain models. Nature Methods 19:1568-1571, 2022.",
+    "unet": "Cicek O, Abdulkadir A, Lienkamp SS, Brox T, Ronneberger O. 3D U-Net: learning dense volumetric "
+            "segmentation from sparse annotation. MICCAI, 2016.",
+    "pytorch": "Paszke A, Gross S, Massa F, et al. PyTorch: an imperative style, high-performance deep learning "
+               "library. NeurIPS, 2019.",
+    "griffanti": "Griffanti L, Jenkinson M, Suri S, et al. Classification and characterization of periventricular "
+                 "and deep white matter hyperintensities on MRI: a study in older adults. NeuroImage 170:174-181, "
+                 "2018.",
+    "nilearn": "Abraham A, Pedregosa F, Eickenberg M, et al. Machine learning for neuroimaging with scikit-learn. "
+               "Frontiers in Neuroinformatics 8:14, 2014.",
+}
+SOFTWARE = ("nipype", "antspyx", "torch", "templateflow", "nilearn", "nireports", "nibabel", "pybids")
+
+
+def software_versions():
+    """Installed versions of the packages that did the work."""
+    found = {"bids-deepwmh": __version__}
+    for name in SOFTWARE:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def methods_text(bundle):
+    """The methods paragraph (Markdown, with ``[@key]`` citations) for this run's model."""
+    v = software_versions()
+    inference = bundle.settings["inference"]
+    return (
+        f"White matter hyperintensities (WMH) were segmented on FLAIR images with bids-deepwmh {v['bids-deepwmh']}, "
+        f"an annotation-free method after DeepWMH [@deepwmh], run as a Nipype {v['nipype']} workflow [@nipype]. "
+        f"Each FLAIR was corrected for intensity non-uniformity with N4 [@n4] and registered to the "
+        f"{TEMPLATE} template [@mni] from TemplateFlow {v['templateflow']} [@templateflow] with rigid, affine and "
+        f"symmetric normalisation (SyN) stages and mutual information [@ants] (antspyx {v['antspyx']}). The brain "
+        "mask was the template's, brought through the inverse transform and refined on the image. An "
+        "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
+        "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter); as in "
+        "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
+        "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch " f"{v['torch']} [@pytorch]; "
+        f"model weights sha256 {bundle.weights_sha256[:16]}). The WMH mask is the network's probability of "
+        f"{inference['threshold']} or more inside the brain mask, with components under "
+        f"{inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the lateral ventricles (the "
+        "template's, brought to the scan and refined on its CSF) were classed as periventricular, the others as "
+        "deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
+    )
+
+
+def _cited(text):
+    keys = list(dict.fromkeys(re.findall(r"\[@(\w+)\]", text)))
+    numbered = re.sub(r"\[@(\w+)\]", lambda m: f"[{keys.index(m.group(1)) + 1}]", text)
+    return numbered, [REFERENCES[k] for k in keys]
+
+
+def write_citation(output_dir, bundle):
+    """``logs/CITATION.md`` and ``logs/CITATION.html``: what the report's Methods tab shows."""
+    text, references = _cited(methods_text(bundle))
+    log_dir = Path(output_dir) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    listed = "\n".join(f"{i}. {ref}" for i, ref in enumerate(references, start=1))
+    (log_dir / "CITATION.md").write_text(f"{text}\n\n### References\n\n{listed}\n")
+    items = "".join(f"<li>{escape(ref)}</li>" for ref in references)
+    (log_dir / "CITATION.html").write_text(
+        f"<html><body>\n<p>{escape(text)}</p>\n<h4>References</h4>\n<ol>{items}</ol>\n</body></html>\n")
+
+
+def generate_reports(output_dir, participants, bundle, command, statuses):
+    """Write ``sub-<label>.html`` for each participant; return the participants whose report failed.
+
+    ``statuses``: the scan statuses of this run (what the provenance lists per participant)."""
+    from nireports.assembler.report import Report
+
+    from bids_deepwmh.data import load
+
+    write_citation(output_dir, bundle)
+    failed = []
+    for subject in participants:
+        scans = {Path(s.source).name: ("done" if s.ok else "FAILED") + f": {s.detail}" for s in statuses
+                 if Path(s.source).name.startswith(f"sub-{subject}_")}
+        provenance = {
+            "Scans of this run": scans,
+            "Software": software_versions(),
+            "Model": {"bundle": str(bundle.path), "weights sha256": bundle.weights_sha256},
+            "Execution": {"command": f"<code>{escape(command)}</code>",
+                          "date": time.strftime("%Y-%m-%d %H:%M:%S %z")},
+        }
+        try:
+            Report(output_dir, None, bootstrap_file=load("reports-spec.yml"),
+                   reportlets_dir=output_dir, metadata={"provenance": provenance},
+                   subject=subject).generate_report()
+        except Exception as exc:  # a report must never hide the outputs it describes
+            logger.warning("sub-%s: the HTML report could not be written (%s: %s)", subject, type(exc).__name__, exc)
+            failed.append(subject)
+    return failed

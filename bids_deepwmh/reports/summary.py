@@ -1,0 +1,55 @@
+"""The HTML summary of one scan: quality verdict first, then its WMH volumes and every check."""
+
+from html import escape
+
+# Inline colours as well as Bootstrap's classes, so the verdict stands out even offline.
+_OK_STYLE = "background:#d1e7dd;border:1px solid #a3cfbb;padding:.6em 1em;border-radius:4px"
+_FLAG_STYLE = "background:#f8d7da;border:1px solid #f1aeb5;padding:.6em 1em;border-radius:4px"
+
+
+def _quality_banner(record):
+    if not record["flagged"]:
+        return (f'<div class="alert alert-success" role="alert" style="{_OK_STYLE}"><strong>Quality: no flag.</strong> '
+                "Every automatic check passed (details below).</div>")
+    items = "".join(
+        f"<li><strong>{escape(name)}</strong> = {record['checks'][name]['value']} "
+        f"(expected {escape(record['checks'][name]['threshold'])}): {escape(record['checks'][name]['meaning'])}</li>"
+        for name in record["flags"]
+    )
+    title = "Out of distribution: this does not look like a normal-contrast brain FLAIR. " \
+        if record["out_of_distribution"] else ""
+    return (f'<div class="alert alert-danger" role="alert" style="{_FLAG_STYLE}"><strong>Quality: FLAGGED.</strong> '
+            f"{title}"
+            f"Check the figures before using this scan's results.<ul>{items}</ul></div>")
+
+
+def _volumes_table(volumes):
+    rows = []
+    for label, prefix in (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)",
+                                               "periventricular_wmh"), ("deep (the rest)", "deep_wmh")):
+        fraction = float(volumes[f"{prefix}_fraction_of_brain"]) * 100
+        rows.append(f"<tr><td>{label}</td><td>{float(volumes[f'{prefix}_volume_ml']):.2f}</td>"
+                    f"<td>{volumes[f'{prefix}_count']}</td><td>{fraction:.3f}</td></tr>")
+    return ('<table class="table table-sm"><thead><tr><th>region</th><th>volume (mL)</th><th>lesions</th>'
+            f'<th>% of brain</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f"<p>Brain volume {float(volumes['brain_volume_ml']):.0f} mL; lateral ventricles "
+            f"{float(volumes['lateral_ventricles_volume_ml']):.1f} mL. Lesions are 26-connected components; a "
+            "lesion is counted in the region holding most of its voxels.</p>")
+
+
+def _checks_table(record):
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{check['value']}</td><td>{escape(check['threshold'])}</td>"
+        f"<td>{'<strong>flagged</strong>' if check['flagged'] else 'ok'}</td>"
+        f"<td>{escape(check['description'])}</td></tr>"
+        for name, check in record["checks"].items()
+    )
+    return ('<details><summary>Quality checks</summary><table class="table table-sm"><thead><tr><th>check</th>'
+            f"<th>value</th><th>threshold</th><th>verdict</th><th>what it measures</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></details>")
+
+
+def scan_summary_html(scan_name, volumes, record):
+    """HTML fragment for the report of one scan (``volumes``: a row of the volumes table)."""
+    return (f'<h3 class="elem-title">{escape(scan_name)}</h3>\n{_quality_banner(record)}\n'
+            f"{_volumes_table(volumes)}\n{_checks_table(record)}\n")

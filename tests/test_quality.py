@@ -1,0 +1,55 @@
+"""Quality flags on real FLAIRs made deliberately bad (a tumour-like mass, a brain cut in half).
+
+The good real scans staying quiet is checked in test_real_data.py and, for every real scan, by
+benchmarks/benchmark.py.
+"""
+
+import json
+
+import nibabel as nib
+import pytest
+from phantoms import half_cropped, with_tumour
+
+from bids_deepwmh.cli.run import run
+from bids_deepwmh.utils.bids import derivative_path
+
+SOURCE = "dev-annotated/sub-msl14/ses-1/anat/sub-msl14_ses-1_FLAIR.nii.gz"
+BAD = {"tumour": with_tumour, "cropped": half_cropped}
+
+
+@pytest.fixture(scope="module")
+def bad_run(shared_bids, templateflow_home, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    bids_dir = root / "bids"
+    bids_dir.mkdir()
+    (bids_dir / "dataset_description.json").write_text(json.dumps({"Name": "bad inputs", "BIDSVersion": "1.9.0"}))
+    source = nib.load(shared_bids / SOURCE)
+    for name, make in BAD.items():
+        path = bids_dir / f"sub-{name}" / "anat" / f"sub-{name}_FLAIR.nii.gz"
+        path.parent.mkdir(parents=True)
+        nib.save(make(source), path)
+    out = root / "out"
+    code = run([str(bids_dir), str(out), "participant", "-w", str(root / "work"), "--nprocs", "2"])
+    return {"code": code, "bids": bids_dir, "out": out}
+
+
+def _record(bad_run, name):
+    path = derivative_path(bad_run["out"], f"sub-{name}/anat/sub-{name}_FLAIR.nii.gz", suffix="quality",
+                           extension=".json")
+    return json.loads(path.read_text())
+
+
+def test_a_tumour_like_mass_is_out_of_distribution(bad_run):
+    assert bad_run["code"] == 0  # flagged scans are still processed
+    record = _record(bad_run, "tumour")
+    assert record["flagged"] and record["out_of_distribution"]
+    assert "atypical_tissue_ml" in record["flags"]
+
+
+def test_a_half_cropped_brain_is_flagged_at_the_top_of_its_report(bad_run):
+    record = _record(bad_run, "cropped")
+    assert record["flagged"] and record["out_of_distribution"]
+    assert "brain_coverage" in record["flags"]
+    html = (bad_run["out"] / "sub-cropped.html").read_text()
+    banner = html.index("Quality: FLAGGED")
+    assert banner < html.index("WMH by region") and "brain_coverage" in html[banner:banner + 2000]
