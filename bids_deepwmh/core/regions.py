@@ -18,9 +18,9 @@ VENTRICLE_SEARCH_MM = 5.0  # how far the refined ventricles may reach beyond the
 REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles"}  # the regions dseg
 
 
-def _ball_iterations(mm, zooms):
-    """Binary-dilation iterations that reach about ``mm`` along the finest axis."""
-    return max(1, int(round(mm / float(min(zooms)))))
+def _distance_mm(mask, zooms):
+    """Distance (mm) of every voxel outside ``mask`` to it (0 inside), on a grid of ``zooms``."""
+    return ndimage.distance_transform_edt(~mask, sampling=zooms)
 
 
 def refine_ventricles(normalised, prior, brain, zooms):
@@ -30,13 +30,13 @@ def refine_ventricles(normalised, prior, brain, zooms):
     prior = prior & brain
     if not prior.any():
         return prior
-    core = ndimage.binary_erosion(prior, iterations=_ball_iterations(2.0, zooms)) if prior.sum() > 500 else prior
-    core = core if core.any() else prior
+    core = _distance_mm(~prior, zooms) > 2.0  # 2 mm inside the prior's surface
+    core = core if core.sum() >= 20 else prior
     csf_level = float(np.median(normalised[core]))
     if csf_level >= 0.8:  # not darker than white matter: nothing to refine on
         return prior
     smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), 1.0 / np.asarray(zooms, float))
-    near = ndimage.binary_dilation(prior, iterations=_ball_iterations(VENTRICLE_SEARCH_MM, zooms))
+    near = _distance_mm(prior, zooms) <= VENTRICLE_SEARCH_MM
     dark = near & brain & (smoothed < (csf_level + 1.0) / 2)
     labels, _ = label_components(dark)
     touching = np.unique(labels[core & dark])
@@ -48,7 +48,7 @@ def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
     """Voxels within ``distance_mm`` of the ventricles (Euclidean, in mm)."""
     if not ventricles.any():
         return np.zeros(ventricles.shape, bool)
-    return ndimage.distance_transform_edt(~ventricles, sampling=zooms) <= distance_mm
+    return _distance_mm(ventricles, zooms) <= distance_mm
 
 
 def region_map(wmh, zone, ventricles):

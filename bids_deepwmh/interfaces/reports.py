@@ -1,4 +1,4 @@
-"""Report nodes: axial mosaics of the segmentation and the HTML summary of one scan."""
+"""Report nodes: the images on a display grid, axial mosaics and the HTML summary of one scan."""
 
 import json
 from pathlib import Path
@@ -6,6 +6,40 @@ from pathlib import Path
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from bids_deepwmh.interfaces.utils import out_path
+
+
+class _DisplayImagesInputSpec(BaseInterfaceInputSpec):
+    flair = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
+    brain_mask = File(exists=True, mandatory=True)
+    regions = File(exists=True, mandatory=True, desc="regions dseg")
+    probseg = File(exists=True, mandatory=True, desc="WMH probability")
+
+
+class _DisplayImagesOutputSpec(TraitedSpec):
+    flair = File(exists=True)
+    brain_mask = File(exists=True)
+    regions = File(exists=True)
+    probseg = File(exists=True)
+
+
+class DisplayImages(SimpleInterface):
+    """The images the figures show, on voxels of at least 1 mm (fine in-plane grids plot slowly)."""
+
+    input_spec = _DisplayImagesInputSpec
+    output_spec = _DisplayImagesOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_deepwmh.reports.figures import display_grid, for_display
+
+        flair = nib.load(self.inputs.flair)
+        grid = display_grid(flair)
+        for name, order in (("flair", 1), ("brain_mask", 0), ("regions", 0), ("probseg", 1)):
+            img = flair if name == "flair" else nib.load(getattr(self.inputs, name))
+            self._results[name] = out_path(runtime, f"{name}.nii.gz")
+            nib.save(for_display(img, grid, order), self._results[name])
+        return runtime
 
 
 class _AxialMosaicInputSpec(BaseInterfaceInputSpec):

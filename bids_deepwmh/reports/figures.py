@@ -10,6 +10,7 @@ REGION_COLOURS = {1: ("periventricular WMH", "#ff3b3b"), 2: ("deep WMH", "#ffd21
                   3: ("lateral ventricles", "#30c8ff")}
 
 
+DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
 SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
 
 
@@ -60,3 +61,23 @@ def region_contours(regions_file):
         if (labels == label).any():
             outlines.append((nib.Nifti1Image((labels == label).astype(np.uint8), img.affine), 0.5, colour))
     return outlines
+
+
+def display_grid(img):
+    """The voxel grid figures of ``img`` are drawn on: the same field of view with voxels of at
+    least ``DISPLAY_MM`` (a 0.45 mm in-plane 2D FLAIR is drawn at 1 mm); None if already coarse."""
+    zooms = np.asarray(img.header.get_zooms()[:3], float)
+    scale = np.maximum(DISPLAY_MM / zooms, 1.0)
+    if np.all(scale < 1.1):
+        return None
+    shape = tuple(int(n) for n in np.ceil(np.asarray(img.shape[:3]) / scale))
+    to_old = np.diag([*scale, 1.0])
+    to_old[:3, 3] = (scale - 1) / 2  # voxel centres of the coarse grid, in the old grid's indices
+    return shape, img.affine @ to_old
+
+
+def for_display(img, grid, order):
+    """``img`` resampled onto ``grid`` (from :func:`display_grid`; None keeps it as it is)."""
+    from nibabel.processing import resample_from_to
+
+    return img if grid is None else resample_from_to(img, grid, order=order)

@@ -9,7 +9,7 @@ from bids_deepwmh import TEMPLATE
 from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.quality import QualityFlags
-from bids_deepwmh.interfaces.reports import AxialMosaic, ScanSummary
+from bids_deepwmh.interfaces.reports import AxialMosaic, DisplayImages, ScanSummary
 from bids_deepwmh.interfaces.utils import ApplyTransform
 
 
@@ -35,6 +35,7 @@ def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
         name="quality_flags", mem_gb=2,
     )
     summary = pe.Node(ScanSummary(source_file=str(source_file)), name="summary")
+    display = pe.Node(DisplayImages(), name="display_images", mem_gb=1)
     wmh_mosaic = pe.Node(AxialMosaic(), name="wmh_mosaic", mem_gb=1)
     probseg_mosaic = pe.Node(AxialMosaic(rows=2), name="probseg_mosaic", mem_gb=1)
     brain_mask_plot = pe.Node(SimpleShowMaskRPT(), name="brain_mask_plot", mem_gb=1)
@@ -69,13 +70,17 @@ def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
         (quality, ds_quality, [("out_json", "in_file")]),
         (inputnode, summary, [("volumes", "volumes")]),
         (quality, summary, [("out_json", "quality")]),
-        (inputnode, wmh_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask"), ("regions", "regions")]),
-        (inputnode, probseg_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask"), ("probseg", "probseg")]),
-        (inputnode, brain_mask_plot, [("flair", "background_file"), ("brain_mask", "mask_file")]),
-        (inputnode, template_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
-        (inputnode, template_wm_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
+        (inputnode, display, [("flair", "flair"), ("brain_mask", "brain_mask"), ("regions", "regions"),
+                              ("probseg", "probseg")]),
+        (display, wmh_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask"), ("regions", "regions")]),
+        (display, probseg_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask"), ("probseg", "probseg")]),
+        (display, brain_mask_plot, [("flair", "background_file"), ("brain_mask", "mask_file")]),
+        (display, template_on_flair, [("flair", "reference")]),
+        (display, template_wm_on_flair, [("flair", "reference")]),
+        (inputnode, template_on_flair, [("inverse_transform", "transform")]),
+        (inputnode, template_wm_on_flair, [("inverse_transform", "transform")]),
         (template_on_flair, registration_plot, [("out_file", "before")]),
-        (inputnode, registration_plot, [("flair", "after")]),
+        (display, registration_plot, [("flair", "after")]),
         (template_wm_on_flair, registration_plot, [("out_file", "wm_seg")]),
     ])  # fmt: skip
     for node, ds in figures.items():
