@@ -1,0 +1,32 @@
+"""The group report from a table of scans: every plot the data allow, and the flagged scans."""
+
+from html.parser import HTMLParser
+
+from bids_deepwmh.reports.group import group_report_html
+
+
+def _row(participant, session, volume, flagged=False):
+    return {"participant_id": participant, "session_id": session, "acquisition": "n/a", "run": "n/a",
+            "wmh_volume_ml": volume, "periventricular_wmh_volume_ml": 0.6 * volume,
+            "deep_wmh_volume_ml": 0.4 * volume, "wmh_count": 5, "wmh_fraction_of_brain": volume / 1200,
+            "quality_flagged": flagged, "quality_flags": "brain_coverage" if flagged else "none"}
+
+
+def test_group_report_has_every_plot_and_lists_flagged_scans():
+    rows = [_row("sub-01", "ses-1", 2.0), _row("sub-01", "ses-2", 3.5), _row("sub-02", "ses-1", 10.0),
+            _row("sub-02", "ses-2", 12.0), _row("sub-03", "ses-1", 0.5, flagged=True)]
+    participants = {"sub-01": {"age": "61"}, "sub-02": {"age": "74"}, "sub-03": {"age": "n/a"},
+                    "sub-04": {"age": "70"}}
+    html = group_report_html(rows, participants, "summary text")
+    HTMLParser().feed(html)
+    for title in ("WMH volume", "Periventricular versus deep", "WMH volume against age", "Change across sessions"):
+        assert f"<h2>{title}</h2>" in html
+    assert html.count("<svg") == 4
+    flagged = html[html.index("<h2>Flagged scans</h2>"):html.index("<h2>WMH volume</h2>")]
+    assert "sub-03 ses-1" in flagged and "brain_coverage" in flagged and "sub-01 ses-1" not in flagged
+
+
+def test_group_report_without_ages_or_sessions():
+    html = group_report_html([_row("sub-01", "n/a", 2.0), _row("sub-02", "n/a", 4.0)], {}, "summary")
+    assert "against age" not in html and "across sessions" not in html
+    assert "No scan was flagged" in html
