@@ -11,6 +11,7 @@ REGION_COLOURS = {1: ("periventricular WMH", "#ff3b3b"), 2: ("deep WMH", "#ffd21
 
 
 DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
+DPI = 150  # each mosaic row is about 1500 pixels wide: sharp on screens, quick to draw
 SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
 
 
@@ -47,7 +48,7 @@ def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, row
                 display.add_overlay(overlay, cmap="inferno", vmin=0.0, vmax=1.0, threshold=0.05, transparency=0.7)
         for image, level, colour in contours:
             display.add_contours(image, levels=[level], colors=[colour], linewidths=0.8)
-        panels.append(fromstring(extract_svg(display, compress=False)))
+        panels.append(fromstring(extract_svg(display, dpi=DPI, compress=False)))
         display.close()
     return compose_view(panels, None, out_file=out_file)
 

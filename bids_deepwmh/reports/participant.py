@@ -112,7 +112,7 @@ def generate_reports(output_dir, participants, bundle, command, statuses):
         }
         try:
             Report(output_dir, None, bootstrap_file=load("reports-spec.yml"),
-                   reportlets_dir=output_dir, metadata={"provenance": provenance},
+                   reportlets_dir=Path(output_dir) / f"sub-{subject}" / "figures", metadata={"provenance": provenance},
                    subject=subject).generate_report()
         except Exception as exc:  # a report must never hide the outputs it describes
             logger.warning("sub-%s: the HTML report could not be written (%s: %s)", subject, type(exc).__name__, exc)
