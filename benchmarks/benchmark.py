@@ -29,8 +29,12 @@ METRICS = ("dice", "lesion_f1", "hd95_mm", "avd_percent")
 
 
 def tree_rss(process):
+    try:
+        processes = [process, *process.children(recursive=True)]
+    except psutil.Error:  # the command has just ended
+        return 0
     total = 0
-    for p in [process, *process.children(recursive=True)]:
+    for p in processes:
         try:
             total += p.memory_info().rss
         except psutil.Error:

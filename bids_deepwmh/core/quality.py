@@ -2,8 +2,8 @@
 
 Each check measures one thing, has a documented threshold and says what it means when it fires.
 The thresholds are set from physiology and the method's assumptions, with a margin; the real
-scans of the development data (1 mm 3D and 3-7.4 mm 2D FLAIRs, MS, small-vessel disease and
-stroke) all pass, and deliberately broken inputs (a tumour-like mass, a brain cut in half) do not.
+scans of the development data (1 mm 3D and 3-7.4 mm 2D FLAIRs with MS lesions, WMH and strokes)
+all pass, and deliberately broken inputs (a tumour-like mass, a brain cut in half) do not.
 """
 
 from dataclasses import dataclass

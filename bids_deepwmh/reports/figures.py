@@ -5,11 +5,8 @@ import warnings
 import nibabel as nib
 import numpy as np
 
-# Contour colours of the regions dseg, also named in the report captions.
-REGION_COLOURS = {1: ("periventricular WMH", "#ff3b3b"), 2: ("deep WMH", "#ffd21f"),
-                  3: ("lateral ventricles", "#30c8ff")}
-
-
+# Outline colours of the regions dseg's labels (periventricular, deep, ventricles), named in the captions.
+REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff"}
 DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
 DPI = 150  # each mosaic row is about 1500 pixels wide: sharp on screens, quick to draw
 SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
@@ -58,7 +55,7 @@ def region_contours(regions_file):
     img = nib.load(regions_file)
     labels = np.asanyarray(img.dataobj)
     outlines = []
-    for label, (_, colour) in REGION_COLOURS.items():
+    for label, colour in REGION_COLOURS.items():
         if (labels == label).any():
             outlines.append((nib.Nifti1Image((labels == label).astype(np.uint8), img.affine), 0.5, colour))
     return outlines
