@@ -5,9 +5,10 @@ the input of the train level that produced the bundled model (see its model card
 """
 
 import argparse
-import csv
 import json
 from pathlib import Path
+
+from bids_deepwmh.utils.tables import write_tsv
 
 # (dataset folder, participant, licence): the scans ../shared/data/README.md allows for training.
 OPENMS = "CC-BY (Lesjak et al., Neuroinformatics 2016)"
@@ -36,10 +37,7 @@ def main():
         "Name": "bids-deepwmh training set (open-licence FLAIRs of ../shared/data/bids)",
         "BIDSVersion": "1.10.0", "DatasetType": "raw", "License": "per participant: see participants.tsv",
     }, indent=2) + "\n")
-    with open(args.out_dir / "participants.tsv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_tsv(args.out_dir / "participants.tsv", list(rows[0]), rows)
     print(f"{args.out_dir}: {len(rows)} participants")
 
 

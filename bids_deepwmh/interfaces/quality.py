@@ -16,9 +16,9 @@ class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
     inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
     similarity = traits.Float(mandatory=True, desc="registration similarity (Mattes MI)")
     reference_file = File(exists=True, mandatory=True, desc="normal-appearing FLAIR reference")
-    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
-    gm_probability = File(exists=True, mandatory=True, desc="template grey-matter probseg")
-    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR grid")
+    gm_probability = File(exists=True, mandatory=True, desc="template grey-matter probseg on the FLAIR grid")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid")
     coverage_tissue = traits.List(File(exists=True), mandatory=True,
                                   desc="template WM and GM probsegs on the grid where coverage is measured")
 
@@ -47,17 +47,18 @@ class QualityFlags(SimpleInterface):
         zooms = flair.header.get_zooms()[:3]
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
 
-        def to_native(path_or_img, interpolation="linear"):
-            img = nib.load(path_or_img) if isinstance(path_or_img, str) else path_or_img
-            return resample(img, flair, self.inputs.inverse_transform, interpolation).get_fdata(dtype=np.float32)
+        def load(path):
+            return nib.load(path).get_fdata(dtype=np.float32)
 
-        wm_probability = to_native(self.inputs.wm_probability)
+        def to_native(template_img):
+            return resample(template_img, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32)
+
+        wm_probability = load(self.inputs.wm_probability)
         normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
-        aseg = to_native(self.inputs.aseg, "genericLabel")
-        ventricles = ndimage.binary_erosion(np.isin(np.rint(aseg), LATERAL_VENTRICLES) & brain)
+        ventricles = ndimage.binary_erosion(np.isin(np.rint(load(self.inputs.aseg)), LATERAL_VENTRICLES) & brain)
         wm_csf, gm_wm = quality.tissue_contrast(
             normalised, brain & (wm_probability > anatomical.WM_CORE_PROBABILITY),
-            brain & (to_native(self.inputs.gm_probability) > 0.9), ventricles,
+            brain & (load(self.inputs.gm_probability) > 0.9), ventricles,
         )
         tissue = [nib.load(path) for path in self.inputs.coverage_tissue]
         template_tissue = sum(img.get_fdata(dtype=np.float32) for img in tissue) >= 0.5

@@ -63,9 +63,9 @@ class _RegionalWMHInputSpec(BaseInterfaceInputSpec):
     brain_mask = File(exists=True, mandatory=True)
     wmh_mask = File(exists=True, mandatory=True, desc="final WMH mask")
     probseg = File(exists=True, mandatory=True, desc="WMH probability")
-    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
-    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
-    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform (lesion centroids)")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR grid")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid")
 
 
 class _RegionalWMHOutputSpec(TraitedSpec):
@@ -83,23 +83,21 @@ class RegionalWMH(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core import anatomical, regions
         from bids_deepwmh.core.images import like
-        from bids_deepwmh.core.registration import points_to_template, resample
+        from bids_deepwmh.core.registration import points_to_template
         from bids_deepwmh.utils.tables import write_tsv
 
         flair = nib.load(self.inputs.in_file)
         zooms = flair.header.get_zooms()[:3]
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
         wmh = np.asanyarray(nib.load(self.inputs.wmh_mask).dataobj) > 0
-        inverse = self.inputs.inverse_transform
-        wm_probability = resample(nib.load(self.inputs.wm_probability), flair, inverse).get_fdata(dtype=np.float32)
-        aseg = resample(nib.load(self.inputs.aseg), flair, inverse, "genericLabel").get_fdata(dtype=np.float32)
+        wm_probability = nib.load(self.inputs.wm_probability).get_fdata(dtype=np.float32)
         normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
-        prior = np.isin(np.rint(aseg), regions.LATERAL_VENTRICLES)
+        prior = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), regions.LATERAL_VENTRICLES)
         ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
         region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles)
         rows = regions.lesion_rows(
             region_map, nib.load(self.inputs.probseg).get_fdata(dtype=np.float32), flair.affine,
-            lambda points: points_to_template(points, inverse),
+            lambda points: points_to_template(points, self.inputs.inverse_transform),
         )
         self._results.update(regions=out_path(runtime, "regions.nii.gz"), lesions=out_path(runtime, "lesions.tsv"),
                              regions_table=out_path(runtime, "regions.tsv"))

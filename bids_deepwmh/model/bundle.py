@@ -96,6 +96,8 @@ def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
     """Write a complete bundle (weights, reference, settings, curve, card, checksums)."""
     import shutil
 
+    from bids_deepwmh.utils.tables import write_tsv
+
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     torch.save(state_dict, bundle_dir / WEIGHTS)
@@ -104,9 +106,7 @@ def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
     if sidecar.exists():
         shutil.copyfile(sidecar, bundle_dir / "reference.json")
     (bundle_dir / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
-    columns = ["stage", "epoch", "loss", "validation_dice", "seconds"]
-    rows = ["\t".join(columns)] + ["\t".join(str(row.get(c, "n/a")) for c in columns) for row in curve]
-    (bundle_dir / "training_curve.tsv").write_text("\n".join(rows) + "\n")
+    write_tsv(bundle_dir / "training_curve.tsv", ("stage", "epoch", "loss", "validation_dice", "seconds"), curve)
     (bundle_dir / "model_card.md").write_text(card)
     write_checksums(bundle_dir)
     return bundle_dir

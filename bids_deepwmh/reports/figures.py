@@ -15,7 +15,7 @@ SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: 
 def axial_cuts(bbox_mask, count, span=SUPRATENTORIAL):
     """``count`` axial world coordinates (mm) spread over ``span`` (fractions, bottom to top) of the
     mask's height."""
-    img = nib.as_closest_canonical(nib.load(bbox_mask) if isinstance(bbox_mask, str) else bbox_mask)
+    img = nib.as_closest_canonical(nib.load(bbox_mask))
     rows = np.flatnonzero(np.asanyarray(img.dataobj).any(axis=(0, 1)))
     if not len(rows):
         rows = np.arange(img.shape[2])
@@ -31,9 +31,9 @@ def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, row
     from nireports._vendored.svgutils.transform import fromstring
     from nireports.reportlets.utils import compose_view, extract_svg
 
-    data = nib.load(background).get_fdata(dtype=np.float32) if isinstance(background, str) else None
+    data = nib.load(background).get_fdata(dtype=np.float32)
     bbox = np.asanyarray(nib.load(bbox_mask).dataobj) > 0
-    vmax = float(np.percentile(data[bbox], 99.5)) if data is not None and bbox.any() else None
+    vmax = float(np.percentile(data[bbox], 99.5)) if bbox.any() else None
     cuts = axial_cuts(bbox_mask, rows * per_row)
     panels = []
     for row in range(rows):

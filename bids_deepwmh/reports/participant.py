@@ -49,9 +49,9 @@ def software_versions():
     return found
 
 
-def methods_text(bundle):
-    """The methods paragraph (Markdown, with ``[@key]`` citations) for this run's model."""
-    v = software_versions()
+def methods_text(bundle, v):
+    """The methods paragraph (Markdown, with ``[@key]`` citations) for this run's model;
+    ``v``: the :func:`software_versions`."""
     inference = bundle.settings["inference"]
     return (
         f"White matter hyperintensities (WMH) were segmented on FLAIR images with bids-deepwmh {v['bids-deepwmh']}, "
@@ -63,7 +63,8 @@ def methods_text(bundle):
         "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
         "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter); as in "
         "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
-        "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch " f"{v['torch']} [@pytorch]; "
+        "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch "
+        f"{v['torch']} [@pytorch]; "
         f"model weights sha256 {bundle.weights_sha256[:16]}). The WMH mask is the network's probability of "
         f"{inference['threshold']} or more inside the brain mask, with components under "
         f"{inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the lateral ventricles (the "
@@ -78,9 +79,9 @@ def _cited(text):
     return numbered, [REFERENCES[k] for k in keys]
 
 
-def write_citation(output_dir, bundle):
+def write_citation(output_dir, bundle, versions):
     """``logs/CITATION.md`` and ``logs/CITATION.html``: what the report's Methods tab shows."""
-    text, references = _cited(methods_text(bundle))
+    text, references = _cited(methods_text(bundle, versions))
     log_dir = Path(output_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     listed = "\n".join(f"{i}. {ref}" for i, ref in enumerate(references, start=1))
@@ -98,14 +99,15 @@ def generate_reports(output_dir, participants, bundle, command, statuses):
 
     from bids_deepwmh.data import load
 
-    write_citation(output_dir, bundle)
+    versions = software_versions()
+    write_citation(output_dir, bundle, versions)
     failed = []
     for subject in participants:
         scans = {Path(s.source).name: ("done" if s.ok else "FAILED") + f": {s.detail}" for s in statuses
                  if Path(s.source).name.startswith(f"sub-{subject}_")}
         provenance = {
             "Scans of this run": scans,
-            "Software": software_versions(),
+            "Software": versions,
             "Model": {"bundle": str(bundle.path), "weights sha256": bundle.weights_sha256},
             "Execution": {"command": f"<code>{escape(command)}</code>",
                           "date": time.strftime("%Y-%m-%d %H:%M:%S %z")},

@@ -198,13 +198,10 @@ def write_atomic(path, text):
 
 def read_participants(bids_dir):
     """``participants.tsv`` as a dict of rows keyed by participant_id (empty when absent)."""
-    import csv
+    from bids_deepwmh.utils.tables import read_tsv
 
     table = Path(bids_dir) / "participants.tsv"
-    if not table.exists():
-        return {}
-    with open(table) as fh:
-        return {row["participant_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
+    return {row["participant_id"]: row for row in read_tsv(table)} if table.exists() else {}
 
 
 def describe_scan(bids_dir, path, participants=None):

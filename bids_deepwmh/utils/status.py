@@ -1,11 +1,11 @@
 """What happened to each scan of a participant-level run."""
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bids_deepwmh.utils.bids import derivative_path
+from bids_deepwmh.utils.tables import read_tsv
 
 _WRAPPERS = {"NodeExecutionError", "RuntimeError"}  # Nipype's wrappers around the real error
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
@@ -60,8 +60,7 @@ def scan_status(flair_file, output_dir, failures):
     mask = derivative_path(output_dir, flair_file, label="WMH", suffix="mask", extension=".nii.gz")
     if not (table.exists() and mask.exists()):
         return ScanStatus(flair_file, False, "not run: an earlier failure stopped the run")
-    with open(table) as fh:
-        row = next(csv.DictReader(fh, delimiter="\t"))
+    row = read_tsv(table)[0]
     return ScanStatus(
         flair_file, True,
         f"WMH {float(row['wmh_volume_ml']):.2f} mL in {row['wmh_count']} lesion(s), "

@@ -64,6 +64,8 @@ def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu
             ("outputnode.similarity", "inputnode.similarity"),
         ]),
         (segmentation_wf, report_wf, [
+            ("outputnode.wm_probability", "inputnode.wm_probability"),
+            ("outputnode.aseg", "inputnode.aseg"),
             ("outputnode.regions", "inputnode.regions"),
             ("outputnode.probseg", "inputnode.probseg"),
             ("outputnode.volumes", "inputnode.volumes"),

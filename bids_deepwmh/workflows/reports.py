@@ -15,20 +15,19 @@ from bids_deepwmh.interfaces.utils import ApplyTransform
 
 def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
     """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``regions``, ``probseg``,
-    ``volumes``, the transforms and the registration ``similarity``.  Writes the quality record
+    ``volumes``, the template's ``wm_probability`` and ``aseg`` on it, the transforms and the
+    registration ``similarity``.  Writes the quality record
     (``*_quality.json``) and the reportlets under ``sub-X/figures/``."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
-        niu.IdentityInterface(fields=["flair", "brain_mask", "regions", "probseg", "volumes", "forward_transform",
-                                      "inverse_transform", "similarity"]),
+        niu.IdentityInterface(fields=["flair", "brain_mask", "regions", "probseg", "volumes", "wm_probability",
+                                      "aseg", "forward_transform", "inverse_transform", "similarity"]),
         name="inputnode",
     )
+    gm_on_flair = pe.Node(ApplyTransform(in_file=template.tissue_probability("GM")), name="gm_on_flair")
     quality = pe.Node(
         QualityFlags(
             reference_file=str(bundle.reference_file),
-            wm_probability=template.tissue_probability("WM"),
-            gm_probability=template.tissue_probability("GM"),
-            aseg=template.aseg(),
             coverage_tissue=[template.tissue_probability(label, template.REGISTRATION_RESOLUTION)
                              for label in ("WM", "GM")],
         ),
@@ -64,9 +63,11 @@ def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
                                 extension=".svg"),
     }
     wf.connect([
+        (inputnode, gm_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
         (inputnode, quality, [("flair", "in_file"), ("brain_mask", "brain_mask"),
-                              ("forward_transform", "forward_transform"),
-                              ("inverse_transform", "inverse_transform"), ("similarity", "similarity")]),
+                              ("forward_transform", "forward_transform"), ("inverse_transform", "inverse_transform"),
+                              ("similarity", "similarity"), ("wm_probability", "wm_probability"), ("aseg", "aseg")]),
+        (gm_on_flair, quality, [("out_file", "gm_probability")]),
         (quality, ds_quality, [("out_json", "in_file")]),
         (inputnode, summary, [("volumes", "volumes")]),
         (quality, summary, [("out_json", "quality")]),

@@ -5,21 +5,23 @@ from nipype.pipeline import engine as pe
 
 from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, RegionalWMH, WMHVolumes
+from bids_deepwmh.interfaces.utils import ApplyTransform
 
 
 def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
     """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs on the FLAIR's
     (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``,
     ``anatomical_mask`` and ``score`` from the anatomical stage, the ``regions`` dseg
-    (periventricular, deep, ventricles) with its ``regions_table``, the ``lesions`` table and
-    ``volumes`` (a one-row TSV of the final mask, in total and by region)."""
+    (periventricular, deep, ventricles) with its ``regions_table``, the ``lesions`` table,
+    ``volumes`` (a one-row TSV of the final mask, in total and by region), and the template's
+    ``wm_probability`` and ``aseg`` brought to the FLAIR once for every later step."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "inverse_transform"]), name="inputnode"
     )
     outputnode = pe.Node(
         niu.IdentityInterface(fields=["wmh_mask", "probseg", "anatomical_mask", "score", "regions",
-                                      "regions_table", "lesions", "volumes"]),
+                                      "regions_table", "lesions", "volumes", "wm_probability", "aseg"]),
         name="outputnode",
     )
     anatomical = pe.Node(
@@ -34,10 +36,10 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror, num_threads=omp_nthreads),
         name="learned_wmh", n_procs=omp_nthreads, mem_gb=3,
     )
-    regional = pe.Node(
-        RegionalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
-        name="regional_wmh", mem_gb=2,
-    )
+    wm_on_flair = pe.Node(ApplyTransform(in_file=template.tissue_probability("WM")), name="wm_on_flair")
+    aseg_on_flair = pe.Node(ApplyTransform(in_file=template.aseg(), interpolation="genericLabel"),
+                            name="aseg_on_flair")
+    regional = pe.Node(RegionalWMH(), name="regional_wmh", mem_gb=2)
     volumes = pe.Node(WMHVolumes(), name="volumes")
     wf.connect([
         (inputnode, anatomical, [
@@ -47,12 +49,18 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         (inputnode, regional, [
             ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
         ]),
+        (inputnode, wm_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
+        (inputnode, aseg_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
+        (wm_on_flair, regional, [("out_file", "wm_probability")]),
+        (aseg_on_flair, regional, [("out_file", "aseg")]),
         (learned, regional, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
         (inputnode, volumes, [("brain_mask", "brain_mask")]),
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score")]),
         (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),
+        (wm_on_flair, outputnode, [("out_file", "wm_probability")]),
+        (aseg_on_flair, outputnode, [("out_file", "aseg")]),
         (volumes, outputnode, [("out_tsv", "volumes")]),
     ])  # fmt: skip
     if bundle.uses_score:
