@@ -80,8 +80,12 @@ class Config:
         os.environ.setdefault("NIPYPE_NO_ET", "1")
 
     def plugin_settings(self):
-        """Nipype's MultiProc plugin, bounded by the requested CPUs and memory."""
-        args = {"n_procs": self.nprocs, "raise_insufficient": False, "maxtasksperchild": 1}
+        """Nipype's MultiProc plugin, bounded by the requested CPUs and memory.
+
+        Workers start from a forkserver, as in fMRIPrep, not as forks of this process: a fork
+        of a process whose OpenMP or ITK thread pools have run can deadlock in PyTorch.
+        """
+        args = {"n_procs": self.nprocs, "raise_insufficient": False, "mp_context": "forkserver"}
         if self.mem_gb:
             args["memory_gb"] = self.mem_gb
         return {"plugin": "MultiProc", "plugin_args": args}

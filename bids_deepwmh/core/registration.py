@@ -8,12 +8,18 @@ import numpy as np
 
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
+# The metric is computed only inside the template's brain grown by this margin.  Without it,
+# scalp or temporal muscle that the rough skull-strip keeps (thick slices) pulls the affine
+# into a second optimum where the template brain covers the whole head, about one run in three.
+METRIC_MARGIN_MM = 6.0
+
 
 def register_to_template(moving, fixed, out_dir, random_seed=20240101):
-    """Rigid, affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
+    """Affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
 
     ``moving`` is the FLAIR (nibabel, native space), ``fixed`` the template's brain.  The FLAIR
-    is roughly skull-stripped first, so a whole-head scan is not stretched onto the brain.
+    is roughly skull-stripped first, so a whole-head scan is not stretched onto the brain, and
+    every stage measures the match only near the template's brain (``METRIC_MARGIN_MM``).
     Returns the paths of the forward (native to template) and inverse composite transforms
     written in ``out_dir``, and the similarity (Mattes mutual information, lower is better)
     of the warped image to the template inside its brain.
@@ -27,6 +33,8 @@ def register_to_template(moving, fixed, out_dir, random_seed=20240101):
     ceiling = np.percentile(data[brain], 99.5)
     moving_ants = to_ants(like(np.clip(data, 0, ceiling) * brain, moving))
     fixed_ants = to_ants(fixed)
+    fixed_brain = ants.get_mask(fixed_ants, low_thresh=1e-3, cleanup=0)
+    margin = max(1, round(METRIC_MARGIN_MM / min(fixed_ants.spacing)))
     prefix = str(out_dir / "reg_")
     result = ants.registration(
         fixed=fixed_ants,
@@ -35,6 +43,8 @@ def register_to_template(moving, fixed, out_dir, random_seed=20240101):
         aff_metric="mattes",
         syn_metric="mattes",
         reg_iterations=(40, 20, 0),
+        mask=ants.iMath(fixed_brain, "MD", margin),
+        mask_all_stages=True,
         outprefix=prefix,
         write_composite_transform=True,
         random_seed=random_seed,
@@ -44,8 +54,7 @@ def register_to_template(moving, fixed, out_dir, random_seed=20240101):
     shutil.move(result["fwdtransforms"], forward)
     shutil.move(result["invtransforms"], inverse)
     similarity = ants.image_similarity(
-        fixed_ants, result["warpedmovout"], metric_type="MattesMutualInformation",
-        fixed_mask=ants.get_mask(fixed_ants, low_thresh=1e-3, cleanup=0),
+        fixed_ants, result["warpedmovout"], metric_type="MattesMutualInformation", fixed_mask=fixed_brain,
     )
     return forward, inverse, float(similarity)
 

@@ -62,7 +62,7 @@ class _RegisterOutputSpec(TraitedSpec):
 
 
 class RegisterToTemplate(SimpleInterface):
-    """Rigid, affine and SyN registration of the FLAIR to the template (antspyx)."""
+    """Affine and SyN registration of the FLAIR to the template (antspyx)."""
 
     input_spec = _RegisterInputSpec
     output_spec = _RegisterOutputSpec

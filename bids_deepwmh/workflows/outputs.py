@@ -120,9 +120,9 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
         Type="Lesion", Description=wmh_description + " Resampled to the template (linear, >= 0.5).",
     )
     ds_forward = sink("ds_forward_xfm", suffix="xfm", extension=".h5", **{"from": "FLAIR", "to": TEMPLATE},
-                      mode="image", Description="ANTs composite transform: rigid, affine, SyN")
+                      mode="image", Description="ANTs composite transform: affine, SyN")
     ds_inverse = sink("ds_inverse_xfm", suffix="xfm", extension=".h5", **{"from": TEMPLATE, "to": "FLAIR"},
-                      mode="image", Description="ANTs composite transform: inverse SyN, affine, rigid")
+                      mode="image", Description="ANTs composite transform: inverse SyN, affine")
     ds_volumes = sink("ds_volumes", label="WMH", suffix="morph", extension=".tsv", **VOLUMES_SIDECAR)
     ds_lesions = sink("ds_lesions", label="WMH", desc="lesions", suffix="morph", extension=".tsv", **LESIONS_SIDECAR)
     ds_regions_table = sink("ds_regions_table", desc="wmhregions", suffix="dseg", extension=".tsv")
