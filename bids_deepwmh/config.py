@@ -82,8 +82,9 @@ class Config:
     def plugin_settings(self):
         """Nipype's MultiProc plugin, bounded by the requested CPUs and memory.
 
-        Workers start from a forkserver, as in fMRIPrep, not as forks of this process: a fork
-        of a process whose OpenMP or ITK thread pools have run can deadlock in PyTorch.
+        Workers start from a forkserver, as in fMRIPrep, not as forks of this process, whose
+        thread pools (OpenMP, ITK) a fork copies half-way: a forked worker once hung in the
+        network's node.
         """
         args = {"n_procs": self.nprocs, "raise_insufficient": False, "mp_context": "forkserver"}
         if self.mem_gb:
