@@ -40,6 +40,16 @@ def test_train_level_writes_a_bundle_with_its_card(trained):
     assert json.loads((bundle.path / "reference.json").read_text())["Sources"]
 
 
+def test_training_progress_reaches_the_log_file(trained):
+    """The training node runs in a Nipype worker process; its epoch lines must still be logged."""
+    (log_file,) = (trained["out"] / "logs").glob("deepwmh-train-*.log")
+    text = log_file.read_text()
+    for stage, epochs in (("cleaning", 2), ("final", 2)):
+        for epoch in range(1, epochs + 1):
+            assert f"{stage} epoch {epoch}/{epochs}: loss" in text
+    assert "min left in this stage" in text and "cleaned labels of sub-01" in text
+
+
 def test_participant_level_uses_the_trained_model(trained):
     out = trained["out"].parent / "participant"
     code = run([str(trained["bids"]), str(out), "participant", "-w", str(trained["work"]), "--nprocs", "2",

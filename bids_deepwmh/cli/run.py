@@ -9,6 +9,7 @@ from bids_deepwmh.cli.parser import build_parser
 from bids_deepwmh.config import Config
 from bids_deepwmh.model.bundle import BundleError, load_bundle
 from bids_deepwmh.utils.bids import UsageError, check_paths
+from bids_deepwmh.utils.logs import LOG_FORMAT
 
 logger = logging.getLogger("deepwmh")
 
@@ -23,11 +24,11 @@ def run(argv=None):
     try:
         config = Config.from_args(args)
         check_paths(config.bids_dir, config.output_dir, config.work_dir)
-        _setup_logging(config)
+        log_file = _setup_logging(config)
         if config.analysis_level == "participant":
             return run_participant(config)
         if config.analysis_level == "train":
-            return run_train(config)
+            return run_train(config, log_file)
         from bids_deepwmh.group import run_group
 
         return run_group(config)
@@ -40,12 +41,14 @@ def run(argv=None):
 
 
 def _setup_logging(config):
-    """Messages of this App on the terminal (more with -v); Nipype's go to logs/ unless -v."""
+    """Messages of this App on the terminal (more with -v); Nipype's go to logs/ unless -v.
+    Returns the log file."""
     level = logging.WARNING - 10 * min(config.verbose + 1, 2)
     log_dir = config.output_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")
-    log_file = logging.FileHandler(log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    formatter = logging.Formatter(LOG_FORMAT)
+    log_path = log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_file = logging.FileHandler(log_path)
     log_file.setFormatter(formatter)
     terminal = logging.StreamHandler()
     terminal.setFormatter(formatter)
@@ -55,6 +58,7 @@ def _setup_logging(config):
         named.handlers = [log_file, terminal] if name == "deepwmh" or config.verbose else [log_file]
         named.propagate = False
     logger.setLevel(logging.DEBUG)
+    return log_path
 
 
 def select_flairs(config):
@@ -147,8 +151,9 @@ def _write_reports(config, flair_files, bundle, statuses):
 MIN_TRAINING_SCANS = 4
 
 
-def run_train(config):
-    """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``."""
+def run_train(config, log_file=None):
+    """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
+    node appends its progress (epochs, loss, time left) to ``log_file``."""
     from bids_deepwmh.model.training import TrainingSettings
     from bids_deepwmh.utils.bids import describe_scan
     from bids_deepwmh.utils.status import crash_reason
@@ -169,7 +174,7 @@ def run_train(config):
                 " on the GPU" if config.use_gpu else "", bundle_dir)
     command = "deepwmh " + " ".join(sys.argv[1:])
     wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", config.train_settings, command,
-                       config.omp_nthreads, config.use_gpu)
+                       config.omp_nthreads, config.use_gpu, log_file)
     failures = _run_graph(wf, config)
     if failures:
         log_dir = config.output_dir / "logs"

@@ -14,6 +14,7 @@ from nipype.interfaces.base import (
     InputMultiObject,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
@@ -31,6 +32,7 @@ class _TrainModelInputSpec(BaseInterfaceInputSpec):
     command = traits.Str("deepwmh", usedefault=True, desc="the command line, for the model card")
     use_gpu = traits.Bool(False, usedefault=True)
     num_threads = traits.Int(1, usedefault=True)
+    progress_log = File(nohash=True, desc="the run's log file: epochs, loss and time left are appended to it")
 
 
 class _TrainModelOutputSpec(TraitedSpec):
@@ -45,6 +47,13 @@ class TrainModel(SimpleInterface):
     output_spec = _TrainModelOutputSpec
 
     def _run_interface(self, runtime):
+        from bids_deepwmh.utils.logs import worker_logging
+
+        with worker_logging(self.inputs.progress_log if isdefined(self.inputs.progress_log) else None):
+            self._train(runtime)
+        return runtime
+
+    def _train(self, runtime):
         import torch
 
         from bids_deepwmh import __version__
@@ -89,4 +98,3 @@ class TrainModel(SimpleInterface):
                           self.inputs.command, [names[i] for i in validation], best)
         write_bundle(self.inputs.bundle_dir, state, bundle_settings, self.inputs.reference_file, curve, card)
         self._results["bundle_dir"] = self.inputs.bundle_dir
-        return runtime

@@ -13,11 +13,12 @@ from bids_deepwmh.workflows.reference import connect_to_reference, init_referenc
 
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
-                  use_gpu=False, name="deepwmh_wf"):
+                  use_gpu=False, progress_log=None, name="deepwmh_wf"):
     """``scans``: dicts with the raw ``file``, its ``name``, ``dataset`` and ``license``.
 
     Per-scan preprocessing is named as at the participant level, so a participant run with the
-    same work folder is reused.  Checkpoints go to ``training_dir``."""
+    same work folder is reused.  Checkpoints go to ``training_dir``; training progress is also
+    appended to ``progress_log`` (the run's log file)."""
     wf = pe.Workflow(name=name)
     count = len(scans)
     reference_wf = init_reference_wf(
@@ -31,6 +32,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
             scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
             settings=settings or {}, checkpoint_dir=f"{training_dir}/checkpoints", bundle_dir=str(bundle_dir),
             command=command, use_gpu=use_gpu, num_threads=omp_nthreads,
+            **({"progress_log": str(progress_log)} if progress_log else {}),
         ),
         name="train_model", n_procs=omp_nthreads, mem_gb=6,
     )
