@@ -50,10 +50,10 @@ class TrainModel(SimpleInterface):
         from bids_deepwmh.utils.logs import worker_logging
 
         with worker_logging(self.inputs.progress_log if isdefined(self.inputs.progress_log) else None):
-            self._train(runtime)
+            self._train()
         return runtime
 
-    def _train(self, runtime):
+    def _train(self):
         import torch
 
         from bids_deepwmh import __version__

@@ -32,10 +32,11 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
             scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
             settings=settings or {}, checkpoint_dir=f"{training_dir}/checkpoints", bundle_dir=str(bundle_dir),
             command=command, use_gpu=use_gpu, num_threads=omp_nthreads,
-            **({"progress_log": str(progress_log)} if progress_log else {}),
         ),
         name="train_model", n_procs=omp_nthreads, mem_gb=6,
     )
+    if progress_log:
+        train.inputs.progress_log = str(progress_log)
     for i, scan in enumerate(scans, start=1):
         scan_name = scan_workflow_name(scan["file"])
         scan_wf = pe.Workflow(name=scan_name)
