@@ -74,7 +74,7 @@ def test_reference_is_robust_to_lesions_in_different_places(tmp_path):
         scan = 1 + rng.normal(0, 0.05, SHAPE)
         scan[blob(SHAPE, np.add(centre, i), radius)] += 0.8  # each scan's lesion elsewhere
         scans.append(np.where(brain, scan, np.nan))
-    expected, spread = build_reference(np.array(scans))
+    expected, spread = build_reference(np.array(scans), (1, 1, 1))
     assert np.nanmax(np.abs(expected[brain] - 1)) < 0.25
     assert np.nanmedian(spread[brain]) == pytest.approx(0.05, rel=0.3)
     assert np.isnan(expected[~brain]).all()
@@ -83,6 +83,24 @@ def test_reference_is_robust_to_lesions_in_different_places(tmp_path):
     assert meta["Template"] == "x" and sidecar.exists()
     np.testing.assert_allclose(loaded_expected.get_fdata()[brain], expected[brain], atol=1e-3)
     np.testing.assert_allclose(loaded_spread.get_fdata()[brain], spread[brain], atol=1e-3)
+
+
+def test_reference_leaves_out_lesions_common_in_the_cohort():
+    rng = np.random.default_rng(2)
+    _, brain, _, _ = brain_phantom()
+    site = blob(SHAPE, BLOBS[0][0], 4) & brain  # a lesion site shared by 4 of 10 scans (like MS caps)
+    scans = []
+    for i in range(10):
+        scan = 1 + rng.normal(0, 0.05, SHAPE)
+        scan[site] += 0.8 if i < 4 else 0
+        scans.append(np.where(brain, scan, np.nan))
+    expected, spread = build_reference(np.array(scans), (1, 1, 1))
+    assert np.median(expected[site]) == pytest.approx(1.0, abs=0.02)
+    assert np.median(spread[site]) == pytest.approx(np.median(spread[brain & ~site]), rel=0.2)
+    faint = np.where(brain, 1 + rng.normal(0, 0.05, SHAPE), 0)
+    faint[site] += 0.25  # five noise SDs brighter than normal tissue
+    score = anatomical.hyperintensity_score(faint, brain, expected, spread, (1, 1, 1))
+    assert np.median(score[site]) > anatomical.THRESHOLD
 
 
 def test_metrics_on_known_cases():

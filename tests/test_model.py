@@ -58,6 +58,14 @@ def test_both_stages_resume_and_clean_labels(tmp_path):
     assert all(torch.equal(state[k], again[0][k]) for k in state)
 
 
+def test_new_pseudo_labels_start_a_new_run_instead_of_resuming():
+    cases = _cases(2)
+    first = training.run_fingerprint(TINY, cases)
+    assert training.run_fingerprint(TINY, _cases(2)) == first
+    cases[1].coarse[tuple(np.argwhere(cases[1].brain)[0])] ^= True  # one voxel of one pseudo-label
+    assert training.run_fingerprint(TINY, cases) != first
+
+
 def test_sliding_window_covers_the_volume():
     assert window_starts(100, 64, 0.25) == [0, 36]
     assert window_starts(40, 64, 0.25) == [0]

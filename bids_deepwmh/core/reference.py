@@ -2,7 +2,9 @@
 
 Built without labels: lesions are sparse and sit in different places in different people, so
 the per-voxel median and scaled median absolute deviation (MAD) of a cohort's normalised
-FLAIRs describe normal-appearing tissue.
+FLAIRs describe normal-appearing tissue.  Where lesions are common in the cohort (periventricular
+caps in multiple sclerosis), they would still raise the median and the MAD and hide the same
+lesions in new scans, so a second pass leaves out each scan's own hyperintensities.
 """
 
 import json
@@ -13,19 +15,34 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from bids_deepwmh.core.anatomical import MAD_TO_SD
+from bids_deepwmh.core.anatomical import HYSTERESIS_RATIO, MAD_TO_SD, THRESHOLD, hyperintensity_score
 
 MIN_COVERAGE = 0.5  # a voxel needs this fraction of the cohort to have data there
 SMOOTHING_VOXELS = 1.0  # the spread of a small cohort is noisy: smooth it
 
 
-def build_reference(stack):
-    """Expected intensity and spread from ``stack`` (scans × template voxels).
+def build_reference(stack, zooms):
+    """Expected intensity and spread of normal-appearing tissue from ``stack`` (scans × voxels).
 
-    ``stack`` holds normalised FLAIRs in template space, NaN outside each scan's brain or field
-    of view.  Voxels covered by too few scans are NaN in both maps.
+    ``stack`` holds normalised FLAIRs in template space (voxel size ``zooms`` mm), NaN outside
+    each scan's brain or field of view.  A first pass describes the whole cohort; the second
+    leaves out, in each scan, the voxels that score as lesion against the first (above the level
+    that lesions are grown to, plus one voxel of partial volume).  Voxels covered by too few
+    scans are NaN in both maps.
     """
     stack = np.asarray(stack, dtype=np.float32)
+    expected, spread = _robust_statistics(stack)
+    known_expected, known_spread = np.nan_to_num(expected), np.nan_to_num(spread)  # 0: unknown, as saved
+    normal_appearing = stack.copy()
+    for scan in normal_appearing:
+        brain = np.isfinite(scan)
+        score = hyperintensity_score(np.nan_to_num(scan), brain, known_expected, known_spread, zooms)
+        scan[ndimage.binary_dilation(score >= HYSTERESIS_RATIO * THRESHOLD) & brain] = np.nan
+    return _robust_statistics(normal_appearing)
+
+
+def _robust_statistics(stack):
+    """Per-voxel median and smoothed scaled MAD where enough scans have data, else NaN."""
     covered = np.isfinite(stack).sum(0) >= max(2, MIN_COVERAGE * stack.shape[0])
     with warnings.catch_warnings():  # voxels outside every scan stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -50,11 +50,12 @@ class BuildReference(SimpleInterface):
             brain = (nib.load(mask_file).get_fdata() >= 0.5) & in_template
             normalised = normalise(nib.load(flair_file).get_fdata(dtype=np.float32), brain, wm)
             stack[i][brain] = normalised[brain]
-        expected, spread = build_reference(stack)
+        expected, spread = build_reference(stack, template_mask.header.get_zooms()[:3])
         metadata = {
             "Description": "Normal-appearing FLAIR reference: volume 0 is the per-voxel median of "
-            "white-matter-normalised, N4-corrected FLAIRs registered to the template; volume 1 is "
-            "their scaled median absolute deviation (smoothed).",
+            "white-matter-normalised, N4-corrected FLAIRs registered to the template, each scan's own "
+            "hyperintense voxels left out (second pass); volume 1 is their scaled median absolute "
+            "deviation (smoothed).",
             "Template": TEMPLATE,
             "Resolution": REGISTRATION_RESOLUTION,
             "Sources": list(self.inputs.source_files),

@@ -1,7 +1,5 @@
 """The training node: pseudo-labels in, model bundle out."""
 
-import hashlib
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -61,7 +59,7 @@ class TrainModel(SimpleInterface):
         from bids_deepwmh.model.bundle import BUNDLE_FORMAT, write_bundle
         from bids_deepwmh.model.card import model_card
         from bids_deepwmh.model.inference import INFERENCE_DEFAULTS, device_for
-        from bids_deepwmh.model.training import TrainingSettings, load_case, train
+        from bids_deepwmh.model.training import TrainingSettings, load_case, run_fingerprint, train
         from bids_deepwmh.model.working import from_grid
 
         started = time.monotonic()
@@ -74,9 +72,7 @@ class TrainModel(SimpleInterface):
             for key, *files in zip(keys, self.inputs.flairs, self.inputs.brain_masks, self.inputs.pseudo_labels,
                                    self.inputs.scores, strict=True)
         ]
-        # Checkpoints of other settings or scans are never resumed from.
-        fingerprint = hashlib.sha1(json.dumps([asdict(settings), names]).encode()).hexdigest()[:12]
-        run_dir = Path(self.inputs.checkpoint_dir) / fingerprint
+        run_dir = Path(self.inputs.checkpoint_dir) / run_fingerprint(settings, cases)
         state, curve, cleaned, validation, best = train(cases, settings, run_dir, device_for(self.inputs.use_gpu))
         labels_dir = run_dir / "cleaned-labels"
         labels_dir.mkdir(exist_ok=True)

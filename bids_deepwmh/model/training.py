@@ -9,9 +9,11 @@
 Every epoch ends with a checkpoint; a rerun resumes from the last one.
 """
 
+import hashlib
+import json
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import nibabel as nib
@@ -81,6 +83,16 @@ def load_case(name, flair_file, brain_file, label_file, score_file, settings):
     )
     coarse = (to_grid(nib.load(label_file), grid) >= 0.5) & brain
     return Case(name, image, brain, coarse, grid, Path(flair_file))
+
+
+def run_fingerprint(settings, cases):
+    """Names a training run's checkpoint folder: other settings, scans, images or pseudo-labels
+    (a rebuilt reference) start afresh instead of resuming from stale checkpoints."""
+    digest = hashlib.sha1(json.dumps([asdict(settings), [case.name for case in cases]]).encode())
+    for case in cases:
+        digest.update(case.image.tobytes())
+        digest.update(np.packbits(case.coarse).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _crop(array, centre, size):
