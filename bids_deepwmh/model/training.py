@@ -6,7 +6,7 @@
 2. The final network is trained afresh on the cleaned labels.  The scans whose coarse and
    cleaned labels agree best are kept aside, and the epoch that segments them best is kept.
 
-Every epoch ends with a checkpoint; a rerun resumes from the last one.
+Every epoch ends with a checkpoint; a rerun of the same run (``run_fingerprint``) resumes from the last one.
 """
 
 import hashlib

@@ -6,8 +6,6 @@ from nipype.pipeline import engine as pe
 from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.reference import BuildReference
 from bids_deepwmh.interfaces.utils import ApplyTransform
-from bids_deepwmh.workflows.base import scan_workflow_name
-from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
 
 
 def init_reference_wf(count, source_names, out_file="reference.nii.gz", metadata=None, name="reference_wf"):
@@ -56,15 +54,3 @@ def connect_to_reference(wf, source_wf, reference_wf, i, prefix=""):
             (f"{prefix}outputnode.forward_transform", f"inputnode.forward_transform_{i}"),
         ]),
     ])  # fmt: skip
-
-
-def init_build_reference_wf(flair_files, out_file, metadata=None, omp_nthreads=1, source_names=None,
-                            name="build_reference_wf"):
-    """Preprocess every FLAIR and build the reference from them (``deepwmh-build-reference``)."""
-    wf = pe.Workflow(name=name)
-    reference_wf = init_reference_wf(len(flair_files), source_names or flair_files, out_file, metadata)
-    for i, flair_file in enumerate(flair_files, start=1):
-        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, name=scan_workflow_name(flair_file))
-        preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
-        connect_to_reference(wf, preprocessing_wf, reference_wf, i)
-    return wf
