@@ -10,7 +10,8 @@ import pytest
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.demo import write_dataset
 from bids_deepwmh.model.bundle import load_bundle
-from bids_deepwmh.utils.bids import derivative_path
+from bids_deepwmh.utils.bids import derivative_path, describe_scan, reference_cohort
+from bids_deepwmh.workflows.train import init_train_wf
 
 TINY = {"base_channels": 4, "levels": 3, "patch": 32, "steps_per_epoch": 4, "cleaning_epochs": 2,
         "ensemble_epochs": 2, "final_epochs": 2, "validation_scans": 1}
@@ -72,3 +73,22 @@ def test_a_modified_bundle_is_refused(trained, tmp_path, capsys):
                 "--model", str(copy)])
     assert code == 2
     assert "settings.json fails its sha256 check" in capsys.readouterr().err
+
+
+def test_the_reference_is_built_from_the_controls_when_at_least_four_are_named(tmp_path, templateflow_home):
+    (tmp_path / "dataset_description.json").write_text(json.dumps({"Name": "cohort", "BIDSVersion": "1.10.0"}))
+    groups = {"01": "HC", "02": "control", "03": "healthy", "04": " Control ", "05": "patient"}
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tgroup\n" + "".join(f"sub-{s}\t{g}\n" for s, g in groups.items()))
+    scans = [describe_scan(tmp_path, tmp_path / f"sub-{s}" / "anat" / f"sub-{s}_FLAIR.nii.gz") for s in groups]
+    assert reference_cohort(scans) == scans[:4]
+    assert reference_cohort(scans[1:]) == scans[1:]  # three controls are too few: every scan
+
+    wf = init_train_wf(scans, tmp_path / "model", tmp_path / "training", reference_scans=scans[:4])
+    build = wf.get_node("reference_wf.build_reference")
+    assert build.inputs.source_files == [s["name"] for s in scans[:4]]
+    assert set(build.inputs.metadata["Licenses"]) == set(build.inputs.source_files)
+    feeding_the_reference = {u.name for u, v in wf._graph.edges() if v.name == "reference_wf"}
+    assert feeding_the_reference == {f"sub_0{s}_FLAIR_wf" for s in "1234"}
+    trained_on = {u.name for u, v in wf._graph.edges() if v.name == "gather_pseudo_labels"}
+    assert "sub_05_FLAIR_wf_pseudo_labels" in trained_on and len(trained_on) == 5  # the patient is still learned from

@@ -155,7 +155,7 @@ def run_train(config, log_file=None):
     """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
     node appends its progress (epochs, loss, time left) to ``log_file``."""
     from bids_deepwmh.model.training import TrainingSettings
-    from bids_deepwmh.utils.bids import describe_scan
+    from bids_deepwmh.utils.bids import MIN_REFERENCE_CONTROLS, describe_scan, reference_cohort
     from bids_deepwmh.utils.status import crash_reason
     from bids_deepwmh.workflows.train import init_train_wf
 
@@ -167,6 +167,14 @@ def run_train(config, log_file=None):
     if len(flair_files) < MIN_TRAINING_SCANS:
         raise UsageError(f"the train level needs at least {MIN_TRAINING_SCANS} FLAIRs; {len(flair_files)} selected")
     scans = [describe_scan(config.bids_dir, f) for f in flair_files]
+    reference_scans = reference_cohort(scans)
+    if len(reference_scans) < len(scans):
+        logger.info("normal-appearing reference: from the %d control scans named in participants.tsv",
+                    len(reference_scans))
+    else:
+        logger.info("normal-appearing reference: from all %d scans (participants.tsv names fewer than %d "
+                    "control scans; each scan's own hyperintensities are left out)", len(scans),
+                    MIN_REFERENCE_CONTROLS)
     config.set_environment()
     _configure_nipype(config)
     bundle_dir = config.output_dir / "model"
@@ -174,7 +182,7 @@ def run_train(config, log_file=None):
                 " on the GPU" if config.use_gpu else "", bundle_dir)
     command = "deepwmh " + " ".join(sys.argv[1:])
     wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", config.train_settings, command,
-                       config.omp_nthreads, config.use_gpu, log_file)
+                       config.omp_nthreads, config.use_gpu, log_file, reference_scans=reference_scans)
     failures = _run_graph(wf, config)
     if failures:
         log_dir = config.output_dir / "logs"

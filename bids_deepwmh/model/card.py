@@ -9,7 +9,7 @@ INTENDED_USE = (
 
 
 def model_card(settings, scans, curve, seconds, command, validation, best_epoch):
-    """Markdown text.  ``scans``: dicts with ``name``, ``dataset`` and ``license``."""
+    """Markdown text.  ``scans``: dicts with ``name``, ``dataset``, ``license`` and ``group``."""
     import numpy
     import torch
 
@@ -35,9 +35,12 @@ def model_card(settings, scans, curve, seconds, command, validation, best_epoch)
         "",
         "## Training scans (images only; no manual mask was read)",
         "",
-        "| scan | dataset | licence |",
-        "|---|---|---|",
-        *[f"| {s['name']} | {s['dataset']} | {s['license']} |" for s in scans],
+        "| scan | dataset | group | licence |",
+        "|---|---|---|---|",
+        *[f"| {s['name']} | {s['dataset']} | {s['group']} | {s['license']} |" for s in scans],
+        "",
+        "The normal-appearing reference (`reference.nii.gz`) was built from the scans listed as `Sources` in "
+        "`reference.json`: the controls named in participants.tsv when there were at least 4, else all of them.",
         "",
         "## Training curve",
         "",

@@ -206,7 +206,8 @@ def read_participants(bids_dir):
 
 def describe_scan(bids_dir, path, participants=None):
     """Provenance of a FLAIR: its ``file``, a ``name`` (dataset folder and relative path), the
-    ``dataset`` name and the ``license`` (participants.tsv column, else the dataset's)."""
+    ``dataset`` name, the ``license`` (participants.tsv column, else the dataset's) and the
+    participant's ``group`` (participants.tsv column, else "n/a")."""
     from bids.layout import parse_file_entities
 
     bids_dir = Path(bids_dir)
@@ -218,4 +219,16 @@ def describe_scan(bids_dir, path, participants=None):
         "name": f"{bids_dir.name}/{Path(path).relative_to(bids_dir)}",
         "dataset": description.get("Name", bids_dir.name),
         "license": row.get("license") or row.get("licence") or description.get("License", "unknown"),
+        "group": row.get("group") or "n/a",
     }
+
+
+CONTROL_GROUPS = {"control", "controls", "healthy", "hc", "normal"}
+MIN_REFERENCE_CONTROLS = 4
+
+
+def reference_cohort(scans):
+    """The scans the normal-appearing reference is built from: those of participants whose
+    ``group`` names a control, when there are at least ``MIN_REFERENCE_CONTROLS``; else all."""
+    controls = [scan for scan in scans if scan.get("group", "").strip().lower() in CONTROL_GROUPS]
+    return controls if len(controls) >= MIN_REFERENCE_CONTROLS else list(scans)

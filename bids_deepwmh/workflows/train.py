@@ -13,17 +13,20 @@ from bids_deepwmh.workflows.reference import connect_to_reference, init_referenc
 
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
-                  use_gpu=False, progress_log=None, name="deepwmh_wf"):
-    """``scans``: dicts with the raw ``file``, its ``name``, ``dataset`` and ``license``.
+                  use_gpu=False, progress_log=None, reference_scans=None, name="deepwmh_wf"):
+    """``scans``: dicts with the raw ``file``, its ``name``, ``dataset`` and ``license``;
+    ``reference_scans``: those of them the normal-appearing reference is built from (default: all).
 
     Per-scan preprocessing is named as at the participant level, so a participant run with the
     same work folder is reused.  Checkpoints go to ``training_dir``; training progress is also
     appended to ``progress_log`` (the run's log file)."""
     wf = pe.Workflow(name=name)
     count = len(scans)
+    reference_scans = scans if reference_scans is None else reference_scans
+    reference_names = [s["name"] for s in reference_scans]
     reference_wf = init_reference_wf(
-        count, [s["name"] for s in scans],
-        metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in scans}},
+        len(reference_names), reference_names,
+        metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in reference_scans}},
     )
     gathered = {field: pe.Node(niu.Merge(count), name=f"gather_{field}")
                 for field in ("flairs", "brain_masks", "pseudo_labels", "scores")}
@@ -47,7 +50,9 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
             AnatomicalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
             name=f"{scan_name}_pseudo_labels", mem_gb=2,
         )
-        connect_to_reference(wf, scan_wf, reference_wf, i, prefix="preprocessing_wf.")
+        if scan["name"] in reference_names:
+            connect_to_reference(wf, scan_wf, reference_wf, reference_names.index(scan["name"]) + 1,
+                                 prefix="preprocessing_wf.")
         wf.connect([
             (scan_wf, pseudo_labels, [
                 ("preprocessing_wf.outputnode.flair", "in_file"),
