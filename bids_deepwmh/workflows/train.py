@@ -14,7 +14,7 @@ from bids_deepwmh.workflows.reference import connect_to_reference, init_referenc
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
                   use_gpu=False, progress_log=None, reference_scans=None, name="deepwmh_wf"):
-    """``scans``: dicts with the raw ``file``, its ``name``, ``dataset`` and ``license``;
+    """``scans``: dicts with the raw ``file``, its ``name``, ``dataset``, ``license`` and ``group``;
     ``reference_scans``: those of them the normal-appearing reference is built from (default: all).
 
     Per-scan preprocessing is named as at the participant level, so a participant run with the
