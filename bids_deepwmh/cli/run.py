@@ -155,7 +155,7 @@ def run_train(config, log_file=None):
     """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
     node appends its progress (epochs, loss, time left) to ``log_file``."""
     from bids_deepwmh.model.training import TrainingSettings
-    from bids_deepwmh.utils.bids import MIN_REFERENCE_CONTROLS, describe_scan, reference_cohort
+    from bids_deepwmh.utils.bids import MIN_REFERENCE_CONTROLS, describe_scan, read_participants, reference_cohort
     from bids_deepwmh.utils.status import crash_reason
     from bids_deepwmh.workflows.train import init_train_wf
 
@@ -166,7 +166,8 @@ def run_train(config, log_file=None):
     flair_files = select_flairs(config)
     if len(flair_files) < MIN_TRAINING_SCANS:
         raise UsageError(f"the train level needs at least {MIN_TRAINING_SCANS} FLAIRs; {len(flair_files)} selected")
-    scans = [describe_scan(config.bids_dir, f) for f in flair_files]
+    participants = read_participants(config.bids_dir)
+    scans = [describe_scan(config.bids_dir, f, participants) for f in flair_files]
     reference_scans = reference_cohort(scans)
     if len(reference_scans) < len(scans):
         logger.info("normal-appearing reference: from the %d control scans named in participants.tsv",

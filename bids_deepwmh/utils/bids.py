@@ -230,5 +230,5 @@ MIN_REFERENCE_CONTROLS = 4
 def reference_cohort(scans):
     """The scans the normal-appearing reference is built from: those of participants whose
     ``group`` names a control, when there are at least ``MIN_REFERENCE_CONTROLS``; else all."""
-    controls = [scan for scan in scans if scan.get("group", "").strip().lower() in CONTROL_GROUPS]
+    controls = [scan for scan in scans if scan["group"].strip().lower() in CONTROL_GROUPS]
     return controls if len(controls) >= MIN_REFERENCE_CONTROLS else list(scans)

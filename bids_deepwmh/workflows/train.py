@@ -23,9 +23,9 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     wf = pe.Workflow(name=name)
     count = len(scans)
     reference_scans = scans if reference_scans is None else reference_scans
-    reference_names = [s["name"] for s in reference_scans]
+    reference_index = {s["name"]: i for i, s in enumerate(reference_scans, start=1)}
     reference_wf = init_reference_wf(
-        len(reference_names), reference_names,
+        len(reference_index), list(reference_index),
         metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in reference_scans}},
     )
     gathered = {field: pe.Node(niu.Merge(count), name=f"gather_{field}")
@@ -50,9 +50,8 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
             AnatomicalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
             name=f"{scan_name}_pseudo_labels", mem_gb=2,
         )
-        if scan["name"] in reference_names:
-            connect_to_reference(wf, scan_wf, reference_wf, reference_names.index(scan["name"]) + 1,
-                                 prefix="preprocessing_wf.")
+        if scan["name"] in reference_index:
+            connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
         wf.connect([
             (scan_wf, pseudo_labels, [
                 ("preprocessing_wf.outputnode.flair", "in_file"),
