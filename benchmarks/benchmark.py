@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("conform", "n4", "register", "brain_mask", "anatomical_wmh", "learned_wmh", "regional_wmh",
+STAGES = ("conform", "brain_extraction", "n4", "register", "anatomical_wmh", "wmh_tissue", "learned_wmh", "regional_wmh",
           "quality_flags")
 FIGURES = ("wmh_mosaic", "probseg_mosaic", "brain_mask_plot", "registration_plot", "template_on_flair",
            "template_wm_on_flair", "summary")  # the report's nodes, timed together as "figures"

@@ -3,18 +3,18 @@
 import ants
 import numpy as np
 
-from bids_deepwmh.core.brainmask import head_mask
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
 # Shrink so that the field is fitted on voxels of about this size: fast, and the field is smooth.
 FIT_VOXEL_MM = 4.0
 
 
-def n4_correct(img):
-    """Return ``img`` divided by its N4 bias field, scaled so the foreground median is 1000."""
+def n4_correct(img, brain):
+    """Return ``img`` divided by its N4 bias field, fitted inside the boolean ``brain`` mask (so
+    scalp fat and neck do not pull it) and applied everywhere, scaled so the brain's median is 1000."""
     data = np.asanyarray(img.dataobj, dtype=np.float32)
     data = np.clip(data, 0, None)
-    mask = head_mask(data)
+    mask = np.asarray(brain, bool)
     in_plane = min(img.header.get_zooms()[:3])
     shrink = int(max(1, min(4, round(FIT_VOXEL_MM / in_plane))))
     ants_img = to_ants(like(data + 1e-3 * mask, img))

@@ -1,7 +1,12 @@
-"""Brain mask in native space: the template's mask through the inverse transform, refined on the image."""
+"""Foreground masks without registration: the head, and the brain of a skull-stripped scan."""
 
 import numpy as np
 from scipy import ndimage
+
+BACKGROUND_FRACTION = 0.01  # of the 99th intensity percentile: below it, a skull-stripped scan's background
+# A brain (with its ventricles, sulci and cerebellum; MNI-sized brains reach 2 L) is smaller than
+# this; a whole head is larger (2.75 L for the smallest defaced head of the development data).
+SKULL_STRIPPED_MAX_ML = 2500.0
 
 
 def largest_component(mask, connectivity=3):
@@ -26,49 +31,16 @@ def head_mask(data):
     return ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
 
 
-def refine_brain_mask(flair, prior, zooms):
-    """Refine a warped template brain-mask probability ``prior`` on the N4-corrected ``flair``.
+def skull_stripped_brain(data, zooms):
+    """The brain of a scan that its source already skull-stripped, or ``None`` for a whole head.
 
-    Voxels the template calls brain are kept where the image holds tissue; dark voxels at the
-    edge (background, skull, a cropped field of view) are dropped; the ventricles and sulci the
-    template encloses stay inside.  All arrays are on the native grid; ``zooms`` in mm.
+    A skull-stripped scan is a brain on an empty background: its foreground (every voxel above
+    ``BACKGROUND_FRACTION`` of the bright end, the largest piece, holes filled) is no larger than
+    a brain.  A whole head, its scalp and neck, or a noisy background are larger.
     """
-    core = prior > 0.5
-    if not core.any():
-        raise ValueError("the template brain mask does not overlap the image after registration")
-    reference = np.median(flair[core])
-    tissue = flair > 0.25 * reference
-    # Tissue where the template is fairly sure, joined to the confident core.
-    mask = (prior > 0.5) & tissue | (prior > 0.9)
-    mask &= flair > 0  # outside a skull-stripped scan or the field of view
-    radius = np.maximum(1, np.round(2.0 / np.asarray(zooms)).astype(int))
-    structure = np.ones(tuple(2 * radius + 1), bool)
-    mask = ndimage.binary_closing(mask, structure=structure)
-    mask = ndimage.binary_fill_holes(mask)
-    return largest_component(mask & (flair > 0))
-
-
-def _ball(radius_mm, zooms):
-    """An ellipsoidal structuring element of ``radius_mm`` on a grid of voxel size ``zooms``."""
-    radii = np.maximum(1, np.round(radius_mm / np.asarray(zooms, dtype=float))).astype(int)
-    grid = np.indices(2 * radii + 1) - radii[:, None, None, None]
-    return (((grid / radii[:, None, None, None]) ** 2).sum(0)) <= 1
-
-
-def rough_brain_mask(flair, zooms, radius_mm=5.0):
-    """Brain without registration, for registering a whole-head scan to a brain-only template.
-
-    Tissue brighter than half the foreground median, eroded by ``radius_mm`` so the scalp
-    comes apart from the brain, the largest piece kept, grown back inside the tissue.  On a
-    skull-stripped scan this is the brain itself.
-    """
-    head = head_mask(flair)
-    if not head.any():
-        raise ValueError("the image has no foreground")
-    tissue = flair > 0.5 * np.median(flair[head])
-    ball = _ball(radius_mm, zooms)
-    core = largest_component(ndimage.binary_erosion(tissue, structure=ball))
-    if not core.any():
-        core = largest_component(tissue)
-    brain = ndimage.binary_dilation(core, structure=ball) & tissue
-    return ndimage.binary_fill_holes(ndimage.binary_closing(brain, structure=ball))
+    ceiling = float(np.percentile(data, 99))
+    if ceiling <= 0:
+        return None
+    foreground = ndimage.binary_fill_holes(largest_component(data > BACKGROUND_FRACTION * ceiling, connectivity=1))
+    volume_ml = np.count_nonzero(foreground) * float(np.prod(zooms)) / 1000.0
+    return foreground if volume_ml <= SKULL_STRIPPED_MAX_ML else None

@@ -16,6 +16,9 @@ from bids_deepwmh.core.lesions import label_components
 
 ATYPICAL_Z = 5.0  # robust SDs brighter than the normal-appearing reference
 ATYPICAL_SMOOTHING_MM = 2.0
+# Oedema around a mass is less bright than a lesion core, but large, confluent and one-sided.
+MASS_Z = 2.0
+ONE_SIDED_FRACTION = 0.8  # of a region's voxels in one hemisphere
 SIGNAL_LEVEL = 0.3  # of the white-matter median: below it a voxel holds no brain signal
 
 
@@ -45,6 +48,14 @@ CHECKS = (
           "and regions may be misplaced"),
     Check("brain_volume_ml", "Volume of the brain mask (ventricles included)", low=600, high=2200,
           meaning="implausible brain volume: the brain mask (and so the WMH and their fractions) is suspect"),
+    Check("brain_template_dice",
+          "Dice of the brain mask with the template's brain mask brought to the scan by the registration",
+          low=0.85, meaning="the brain mask and the registered template disagree: the mask may reach into the "
+          "scalp or orbits or miss part of the brain, or the registration failed"),
+    Check("wmh_outside_tissue_ml",
+          "Volume the network marked outside the white and deep grey matter (with a margin), left out of the WMH",
+          high=5.0, meaning="bright tissue outside where WMH can be (scalp, orbits, cortex): the brain mask or "
+          "the registration may be wrong, or the scan holds other pathology"),
     Check("slice_thickness_mm", "Largest voxel dimension", high=8.0,
           meaning="slices thicker than 8 mm: lesions smaller than a slice are missed and volumes are coarse"),
     Check("brain_coverage", "Fraction of the template's brain tissue that has signal in the scan", low=0.9,
@@ -59,8 +70,14 @@ CHECKS = (
           f"Largest connected region more than {ATYPICAL_Z:g} SD brighter than normal-appearing FLAIRs",
           high=15.0, meaning="a large bright region unlike WMH (a mass, oedema, a haemorrhage or an artefact): "
           "out of distribution, it may be counted as WMH"),
+    Check("one_sided_hyperintensity_ml",
+          f"Largest connected region more than {MASS_Z:g} SD brighter than normal-appearing FLAIRs with at least "
+          f"{ONE_SIDED_FRACTION:.0%} of it in one hemisphere",
+          high=15.0, meaning="a large, confluent, one-sided bright region, as oedema around a tumour or an infarct: "
+          "out of distribution, it is not WMH but may be counted as WMH"),
 )
-OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "atypical_tissue_ml")
+OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "atypical_tissue_ml",
+                       "one_sided_hyperintensity_ml")
 
 
 def assess(values):
@@ -91,16 +108,32 @@ def brain_coverage(signal_in_template, template_tissue):
     return float(np.mean(signal_in_template[template_tissue] >= 0.5)) if template_tissue.any() else float("nan")
 
 
-def atypical_tissue_ml(normalised, brain, expected, spread, zooms):
-    """Volume (mL) of the largest connected region of the brain brighter than the normal-appearing
-    reference by more than ``ATYPICAL_Z`` robust SDs.  Dark regions are left to the coverage check:
-    enlarged ventricles and sulci of atrophied brains are dark too, and normal."""
-    zooms = np.asarray(zooms, float)
-    smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), ATYPICAL_SMOOTHING_MM / zooms)
-    scale = robust_sd(smoothed[brain])
-    known = brain & (spread > 0)
-    z = (smoothed - expected) / np.maximum(spread, scale)
-    labels, count = label_components(known & (z > ATYPICAL_Z))
+def excess_over_reference(normalised, brain, expected, spread, zooms):
+    """How many robust SDs the smoothed scan lies above the normal-appearing reference; NaN where
+    the reference knows nothing or outside the brain."""
+    smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), ATYPICAL_SMOOTHING_MM / np.asarray(zooms, float))
+    z = (smoothed - expected) / np.maximum(spread, robust_sd(smoothed[brain]))
+    return np.where(brain & (spread > 0), z, np.nan)
+
+
+def atypical_tissue_ml(excess, zooms):
+    """Volume (mL) of the largest connected region brighter than the normal-appearing reference by
+    more than ``ATYPICAL_Z`` robust SDs (``excess``: :func:`excess_over_reference`).  Dark regions are
+    left to the coverage check: enlarged ventricles and sulci of atrophied brains are dark, and normal."""
+    labels, count = label_components(excess > ATYPICAL_Z)
     if count == 0:
         return 0.0
     return float(np.bincount(labels.ravel())[1:].max() * np.prod(zooms) / 1000.0)
+
+
+def one_sided_hyperintensity_ml(excess, right_hemisphere, zooms):
+    """Volume (mL) of the largest connected region above ``MASS_Z`` with at least ``ONE_SIDED_FRACTION``
+    of its voxels in one hemisphere (``right_hemisphere``: boolean, on the same grid).  Lesions of
+    small-vessel disease and multiple sclerosis, however confluent, lie on both sides."""
+    labels, count = label_components(excess > MASS_Z)
+    if count == 0:
+        return 0.0
+    sizes = np.bincount(labels.ravel())[1:]
+    right = np.bincount(labels.ravel(), weights=right_hemisphere.ravel())[1:] / sizes
+    one_sided = np.maximum(right, 1 - right) >= ONE_SIDED_FRACTION
+    return float(sizes[one_sided].max() * np.prod(zooms) / 1000.0) if one_sided.any() else 0.0

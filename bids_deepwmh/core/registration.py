@@ -8,28 +8,25 @@ import numpy as np
 
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
-# The metric is computed only inside the template's brain grown by this margin.  Without it,
-# scalp or temporal muscle that the rough skull-strip keeps (thick slices) pulls the affine
-# into a second optimum where the template brain covers the whole head, about one run in three.
+# The metric is computed only inside the template's brain grown by this margin, so that
+# the empty space around both brains does not count in the match.
 METRIC_MARGIN_MM = 6.0
 
 
-def register_to_template(moving, fixed, out_dir, random_seed=20240101):
+def register_to_template(moving, brain, fixed, out_dir, random_seed=20240101):
     """Affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
 
-    ``moving`` is the FLAIR (nibabel, native space), ``fixed`` the template's brain.  The FLAIR
-    is roughly skull-stripped first, so a whole-head scan is not stretched onto the brain, and
-    every stage measures the match only near the template's brain (``METRIC_MARGIN_MM``).
-    Returns the paths of the forward (native to template) and inverse composite transforms
-    written in ``out_dir``, and the similarity (Mattes mutual information, lower is better)
-    of the warped image to the template inside its brain.
+    ``moving`` is the FLAIR (nibabel, native space) and ``brain`` its boolean brain mask; only
+    the brain is registered, to ``fixed``, the template's brain, and every stage measures the
+    match only near the template's brain (``METRIC_MARGIN_MM``).  Returns the paths of the
+    forward (native to template) and inverse composite transforms written in ``out_dir``, and
+    the similarity (Mattes mutual information, lower is better) of the warped image to the
+    template inside its brain.
     """
-    from bids_deepwmh.core.brainmask import rough_brain_mask
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.asanyarray(moving.dataobj, dtype=np.float32)
-    brain = rough_brain_mask(data, moving.header.get_zooms()[:3])
+    brain = np.asarray(brain, bool)
     ceiling = np.percentile(data[brain], 99.5)
     moving_ants = to_ants(like(np.clip(data, 0, ceiling) * brain, moving))
     fixed_ants = to_ants(fixed)

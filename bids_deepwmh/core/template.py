@@ -8,6 +8,9 @@ from bids_deepwmh import TEMPLATE
 # FreeSurfer aseg labels of cerebral white matter and deep grey matter (thalamus, caudate,
 # putamen, pallidum, accumbens, ventral DC), white-matter hypointensities and the corpus callosum.
 WHITE_AND_DEEP_GREY = (2, 41, 10, 49, 11, 50, 12, 51, 13, 52, 26, 58, 28, 60, 77, 251, 252, 253, 254, 255)
+# aseg labels of the brainstem and the cerebellar white matter, where multiple sclerosis lesions occur too.
+BRAINSTEM_AND_CEREBELLAR_WM = (16, 7, 46)
+WMH_TISSUE_MARGIN_MM = 3.0  # how far beyond the template's white and deep grey matter a WMH may reach
 REGISTRATION_RESOLUTION = 2  # mm: the template grid registration and the reference use
 OUTPUT_RESOLUTION = 1  # mm: the template grid of template-space outputs
 
@@ -54,3 +57,27 @@ def allowed_tissue(aseg_img):
     """Float image: 1 in white and deep grey matter, 0 elsewhere (cortex, CSF, cerebellum)."""
     labels = np.asanyarray(aseg_img.dataobj)
     return nib.Nifti1Image(np.isin(labels, WHITE_AND_DEEP_GREY).astype(np.float32), aseg_img.affine)
+
+
+def wmh_tissue(wm_probability_img, aseg_img, margin_mm=WMH_TISSUE_MARGIN_MM):
+    """Float image on the template grid: 1 where WMH can be, 0 elsewhere.
+
+    White matter (probability ≥ 0.5, cerebral and cerebellar), deep grey matter, brainstem and
+    cerebellar white matter, grown by ``margin_mm`` so that juxtacortical lesions and the
+    registration's few millimetres of error are kept; scalp, orbits, skull base and most of the
+    cortex are left out.  ``wm_probability_img`` and ``aseg_img`` share the template grid."""
+    from scipy import ndimage
+
+    labels = np.asanyarray(aseg_img.dataobj)
+    tissue = (wm_probability_img.get_fdata(dtype=np.float32) >= 0.5) | np.isin(
+        labels, WHITE_AND_DEEP_GREY + BRAINSTEM_AND_CEREBELLAR_WM)
+    zooms = aseg_img.header.get_zooms()[:3]
+    grown = ndimage.distance_transform_edt(~tissue, sampling=zooms) <= margin_mm
+    return nib.Nifti1Image(grown.astype(np.float32), aseg_img.affine)
+
+
+def right_of_midline(template_img):
+    """Boolean array on ``template_img``'s grid: the right hemisphere (x > 0 mm in the template)."""
+    ijk = np.indices(template_img.shape[:3]).reshape(3, -1)
+    x = template_img.affine[0, :3] @ ijk + template_img.affine[0, 3]
+    return (x > 0).reshape(template_img.shape[:3])

@@ -1,4 +1,4 @@
-"""Conform, N4, registration and brain mask nodes."""
+"""Conform, brain extraction, N4 and registration nodes."""
 
 import nibabel as nib
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
@@ -28,16 +28,50 @@ class Conform(SimpleInterface):
         return runtime
 
 
+class _BrainExtractionInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="conformed FLAIR")
+    use_gpu = traits.Bool(False, usedefault=True, desc="run HD-BET on CUDA when present")
+    num_threads = traits.Int(1, usedefault=True, desc="CPU threads for PyTorch")
+
+
+class _BrainExtractionOutputSpec(TraitedSpec):
+    out_mask = File(exists=True, desc="brain mask (uint8)")
+    metadata = traits.Dict(desc="how the mask was made, for its sidecar")
+
+
+class BrainExtraction(SimpleInterface):
+    """HD-BET's brain mask, or the brain of a scan its source already skull-stripped."""
+
+    input_spec = _BrainExtractionInputSpec
+    output_spec = _BrainExtractionOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+        import torch
+
+        from bids_deepwmh.core.images import like
+        from bids_deepwmh.core.skullstrip import extract_brain
+        from bids_deepwmh.model.inference import device_for
+
+        torch.set_num_threads(self.inputs.num_threads)
+        flair = nib.load(self.inputs.in_file)
+        mask, method = extract_brain(flair, device_for(self.inputs.use_gpu))
+        self._results.update(out_mask=out_path(runtime, "brain_mask.nii.gz"), metadata={"BrainExtraction": method})
+        nib.save(like(mask, flair, np.uint8), self._results["out_mask"])
+        return runtime
+
+
 class _N4InputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
+    brain_mask = File(exists=True, mandatory=True, desc="where the bias field is fitted")
 
 
 class _N4OutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="bias-corrected FLAIR, foreground median scaled to 1000")
+    out_file = File(exists=True, desc="bias-corrected FLAIR, brain median scaled to 1000")
 
 
 class N4BiasCorrection(SimpleInterface):
-    """N4 bias-field correction (antspyx), fitted on ~4 mm voxels."""
+    """N4 bias-field correction (antspyx) fitted inside the brain on ~4 mm voxels."""
 
     input_spec = _N4InputSpec
     output_spec = _N4OutputSpec
@@ -45,13 +79,15 @@ class N4BiasCorrection(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core.bias import n4_correct
 
+        brain = nib.load(self.inputs.brain_mask).get_fdata() > 0
         self._results["out_file"] = out_path(runtime, "n4.nii.gz")
-        nib.save(n4_correct(nib.load(self.inputs.in_file)), self._results["out_file"])
+        nib.save(n4_correct(nib.load(self.inputs.in_file), brain), self._results["out_file"])
         return runtime
 
 
 class _RegisterInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
+    brain_mask = File(exists=True, mandatory=True, desc="the FLAIR's brain: only it is registered")
     template = File(exists=True, mandatory=True, desc="template brain image (fixed)")
 
 
@@ -71,46 +107,10 @@ class RegisterToTemplate(SimpleInterface):
         from bids_deepwmh.core.registration import register_to_template
 
         forward, inverse, similarity = register_to_template(
-            nib.load(self.inputs.in_file), nib.load(self.inputs.template), runtime.cwd
+            nib.load(self.inputs.in_file), nib.load(self.inputs.brain_mask).get_fdata() > 0,
+            nib.load(self.inputs.template), runtime.cwd,
         )
         self._results.update(
             forward_transform=str(forward), inverse_transform=str(inverse), similarity=similarity
         )
-        return runtime
-
-
-class _BrainMaskInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
-    inverse_transform = File(exists=True, mandatory=True)
-    template_mask = File(exists=True, mandatory=True, desc="template brain mask")
-
-
-class _BrainMaskOutputSpec(TraitedSpec):
-    out_mask = File(exists=True)
-
-
-class BrainMask(SimpleInterface):
-    """The template's brain mask brought to the FLAIR, refined on the image."""
-
-    input_spec = _BrainMaskInputSpec
-    output_spec = _BrainMaskOutputSpec
-
-    def _run_interface(self, runtime):
-        import numpy as np
-
-        from bids_deepwmh.core.brainmask import refine_brain_mask
-        from bids_deepwmh.core.images import like
-        from bids_deepwmh.core.registration import resample
-
-        flair = nib.load(self.inputs.in_file)
-        template_mask = nib.load(self.inputs.template_mask)
-        prior = resample(
-            like(np.asanyarray(template_mask.dataobj), template_mask), flair,
-            self.inputs.inverse_transform,
-        )
-        mask = refine_brain_mask(
-            flair.get_fdata(dtype=np.float32), prior.get_fdata(), flair.header.get_zooms()[:3]
-        )
-        self._results["out_mask"] = out_path(runtime, "brain_mask.nii.gz")
-        nib.save(like(mask, flair, np.uint8), self._results["out_mask"])
         return runtime

@@ -21,6 +21,8 @@ class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
     aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid")
     coverage_tissue = traits.List(File(exists=True), mandatory=True,
                                   desc="template WM and GM probsegs on the grid where coverage is measured")
+    template_brain = File(exists=True, mandatory=True, desc="template brain mask (its x = 0 is the midline)")
+    outside_tissue_ml = traits.Float(mandatory=True, desc="WMH the network found outside where WMH can be")
 
 
 class _QualityFlagsOutputSpec(TraitedSpec):
@@ -29,7 +31,7 @@ class _QualityFlagsOutputSpec(TraitedSpec):
 
 
 class QualityFlags(SimpleInterface):
-    """Registration, brain volume, slice thickness, coverage, contrast and out-of-distribution checks."""
+    """Registration, brain mask, slice thickness, coverage, contrast and out-of-distribution checks."""
 
     input_spec = _QualityFlagsInputSpec
     output_spec = _QualityFlagsOutputSpec
@@ -37,8 +39,9 @@ class QualityFlags(SimpleInterface):
     def _run_interface(self, runtime):
         from scipy import ndimage
 
-        from bids_deepwmh.core import anatomical, quality
+        from bids_deepwmh.core import anatomical, quality, template
         from bids_deepwmh.core.images import like, voxel_volume_mm3
+        from bids_deepwmh.core.metrics import dice
         from bids_deepwmh.core.reference import load_reference
         from bids_deepwmh.core.regions import LATERAL_VENTRICLES
         from bids_deepwmh.core.registration import resample
@@ -65,15 +68,20 @@ class QualityFlags(SimpleInterface):
         signal = like(normalised >= quality.SIGNAL_LEVEL, flair)
         in_template = resample(signal, tissue[0], self.inputs.forward_transform).get_fdata(dtype=np.float32)
         expected, spread, _ = load_reference(self.inputs.reference_file)
+        excess = quality.excess_over_reference(normalised, brain, to_native(expected), to_native(spread), zooms)
+        template_brain = nib.load(self.inputs.template_brain)
+        right = like(template.right_of_midline(template_brain), template_brain)
         values = {
             "registration_similarity": self.inputs.similarity,
             "brain_volume_ml": np.count_nonzero(brain) * voxel_volume_mm3(flair) / 1000.0,
+            "brain_template_dice": dice(brain, to_native(template_brain) >= 0.5),
+            "wmh_outside_tissue_ml": self.inputs.outside_tissue_ml,
             "slice_thickness_mm": max(zooms),
             "brain_coverage": quality.brain_coverage(in_template, template_tissue),
             "wm_csf_contrast": wm_csf,
             "gm_wm_contrast": gm_wm,
-            "atypical_tissue_ml": quality.atypical_tissue_ml(
-                normalised, brain, to_native(expected), to_native(spread), zooms),
+            "atypical_tissue_ml": quality.atypical_tissue_ml(excess, zooms),
+            "one_sided_hyperintensity_ml": quality.one_sided_hyperintensity_ml(excess, to_native(right) >= 0.5, zooms),
         }
         record = quality.assess(values)
         self._results.update(out_json=out_path(runtime, "quality.json"), flagged=record["flagged"])

@@ -141,9 +141,40 @@ class WMHVolumes(SimpleInterface):
         return runtime
 
 
+class _WMHTissueInputSpec(BaseInterfaceInputSpec):
+    reference = File(exists=True, mandatory=True, desc="the FLAIR, whose grid the output takes")
+    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg, on the probseg's grid")
+
+
+class _WMHTissueOutputSpec(TraitedSpec):
+    out_mask = File(exists=True, desc="where WMH can be, on the FLAIR grid (uint8)")
+
+
+class WMHTissue(SimpleInterface):
+    """White and deep grey matter, brainstem and cerebellar white matter, with a margin, on the FLAIR."""
+
+    input_spec = _WMHTissueInputSpec
+    output_spec = _WMHTissueOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.core.images import like
+        from bids_deepwmh.core.registration import resample
+        from bids_deepwmh.core.template import wmh_tissue
+
+        flair = nib.load(self.inputs.reference)
+        tissue = wmh_tissue(nib.load(self.inputs.wm_probability), nib.load(self.inputs.aseg))
+        on_flair = resample(tissue, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32) >= 0.5
+        self._results["out_mask"] = out_path(runtime, "wmh_tissue.nii.gz")
+        nib.save(like(on_flair, flair, np.uint8), self._results["out_mask"])
+        return runtime
+
+
 class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
+    tissue = File(exists=True, mandatory=True, desc="where WMH can be (WMHTissue)")
     score = File(exists=True, desc="anatomical score (used when the model takes it)")
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
@@ -154,10 +185,11 @@ class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
 class _LearnedWMHOutputSpec(TraitedSpec):
     probseg = File(exists=True, desc="WMH probability")
     wmh_mask = File(exists=True, desc="binary WMH mask")
+    outside_tissue_ml = traits.Float(desc="volume the network found outside the tissue where WMH can be")
 
 
 class LearnedWMH(SimpleInterface):
-    """The trained network's WMH probability and mask."""
+    """The trained network's WMH probability and mask, kept to the tissue where WMH can be."""
 
     input_spec = _LearnedWMHInputSpec
     output_spec = _LearnedWMHOutputSpec
@@ -165,7 +197,8 @@ class LearnedWMH(SimpleInterface):
     def _run_interface(self, runtime):
         import torch
 
-        from bids_deepwmh.core.images import like
+        from bids_deepwmh.core.images import like, voxel_volume_mm3
+        from bids_deepwmh.core.lesions import keep_in_tissue
         from bids_deepwmh.model.bundle import load_bundle
         from bids_deepwmh.model.inference import segment_scan
 
@@ -176,7 +209,10 @@ class LearnedWMH(SimpleInterface):
         probability, mask = segment_scan(
             bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror
         )
-        self._results.update(probseg=out_path(runtime, "probseg.nii.gz"), wmh_mask=out_path(runtime, "wmh.nii.gz"))
+        tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
+        probability, mask, outside_ml = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))
+        self._results.update(probseg=out_path(runtime, "probseg.nii.gz"), wmh_mask=out_path(runtime, "wmh.nii.gz"),
+                             outside_tissue_ml=outside_ml)
         nib.save(like(probability, flair), self._results["probseg"])
         nib.save(like(mask, flair, np.uint8), self._results["wmh_mask"])
         return runtime

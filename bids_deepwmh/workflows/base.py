@@ -30,9 +30,9 @@ def init_deepwmh_wf(flair_files, output_dir, bundle, omp_nthreads=1, use_gpu=Fal
 def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False, name=None):
     """Preprocess, segment and write the derivatives, quality flags and figures of one FLAIR."""
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
-    preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
+    preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
-    segmentation_wf = init_segmentation_wf(bundle, use_gpu, mirror, omp_nthreads)
+    segmentation_wf = init_segmentation_wf(bundle, use_gpu=use_gpu, mirror=mirror, omp_nthreads=omp_nthreads)
     outputs_wf = init_outputs_wf(output_dir, flair_file, bundle)
     report_wf = init_report_wf(output_dir, flair_file, bundle)
     wf.connect([
@@ -44,6 +44,7 @@ def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu
         (preprocessing_wf, outputs_wf, [
             ("outputnode.flair", "inputnode.flair"),
             ("outputnode.brain_mask", "inputnode.brain_mask"),
+            ("outputnode.brain_mask_metadata", "inputnode.brain_mask_metadata"),
             ("outputnode.forward_transform", "inputnode.forward_transform"),
             ("outputnode.inverse_transform", "inputnode.inverse_transform"),
         ]),
@@ -69,6 +70,7 @@ def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu
             ("outputnode.regions", "inputnode.regions"),
             ("outputnode.probseg", "inputnode.probseg"),
             ("outputnode.volumes", "inputnode.volumes"),
+            ("outputnode.outside_tissue_ml", "inputnode.outside_tissue_ml"),
         ]),
     ])  # fmt: skip
     return wf

@@ -50,21 +50,23 @@ def _network_description(bundle):
 
 
 def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
-    """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``wmh_mask``, ``probseg``,
+    """Inputs on the conformed grid: ``flair``, ``brain_mask`` (with ``brain_mask_metadata`` for its
+    sidecar), ``wmh_mask``, ``probseg``,
     ``anatomical_mask``, ``regions`` (with its ``regions_table``), the ``lesions`` and ``volumes``
     tables, and the ``forward_transform`` and ``inverse_transform``."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(
-            fields=["flair", "brain_mask", "wmh_mask", "probseg", "anatomical_mask", "regions", "regions_table",
-                    "lesions", "volumes", "forward_transform", "inverse_transform"]
+            fields=["flair", "brain_mask", "brain_mask_metadata", "wmh_mask", "probseg", "anatomical_mask", "regions",
+                    "regions_table", "lesions", "volumes", "forward_transform", "inverse_transform"]
         ),
         name="inputnode",
     )
     inference = bundle.settings["inference"]
     wmh_description = (
         f"White matter hyperintensities: probability >= {inference['threshold']} from "
-        f"{_network_description(bundle)}, inside the brain mask, components under "
+        f"{_network_description(bundle)}, inside the brain mask and within {template.WMH_TISSUE_MARGIN_MM:g} mm of "
+        f"the template's white and deep grey matter, brainstem and cerebellar white matter, components under "
         f"{inference['min_lesion_mm3']} mm3 removed."
     )
 
@@ -83,7 +85,8 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
         )),
         "brain_mask": ("uint8", sink(
             "ds_brain_mask", desc="brain", suffix="mask", compress=True, Type="Brain",
-            Description="Brain mask (template mask through the inverse transform, refined on the FLAIR)",
+            Description="Brain mask: HD-BET (Isensee et al., Hum Brain Mapp 2019) on the FLAIR, or, for a FLAIR "
+            "its source had already skull-stripped, that brain (BrainExtraction says which)",
         )),
         "wmh_mask": ("uint8", sink(
             "ds_wmh_mask", label="WMH", suffix="mask", compress=True, Type="Lesion",
@@ -91,7 +94,8 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
         )),
         "probseg": ("float32", sink(
             "ds_probseg", label="WMH", suffix="probseg", compress=True,
-            Description=f"Probability of white matter hyperintensity (0 outside the brain mask), from "
+            Description=f"Probability of white matter hyperintensity (0 outside the brain mask and outside "
+            f"{template.WMH_TISSUE_MARGIN_MM:g} mm of white and deep grey matter), from "
             f"{_network_description(bundle)}.",
         )),
         "anatomical_mask": ("uint8", sink(
@@ -112,6 +116,7 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
             (to_native, ds, [("out_file", "in_file")]),
         ])  # fmt: skip
 
+    wf.connect(inputnode, "brain_mask_metadata", native["brain_mask"][1], "meta_dict")
     wmh_template = pe.Node(
         ApplyTransform(reference=template.brain_mask(), binarize=True), name="wmh_to_template"
     )

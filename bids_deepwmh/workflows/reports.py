@@ -15,13 +15,14 @@ from bids_deepwmh.interfaces.utils import ApplyTransform
 
 def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
     """Inputs on the conformed grid: ``flair``, ``brain_mask``, ``regions``, ``probseg``,
-    ``volumes``, the template's ``wm_probability`` and ``aseg`` on it, the transforms and the
-    registration ``similarity``.  Writes the quality record
+    ``volumes``, the template's ``wm_probability`` and ``aseg`` on it, the transforms, the
+    registration ``similarity`` and the network's ``outside_tissue_ml``.  Writes the quality record
     (``*_quality.json``) and the reportlets under ``sub-X/figures/``."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "regions", "probseg", "volumes", "wm_probability",
-                                      "aseg", "forward_transform", "inverse_transform", "similarity"]),
+                                      "aseg", "forward_transform", "inverse_transform", "similarity",
+                                      "outside_tissue_ml"]),
         name="inputnode",
     )
     gm_on_flair = pe.Node(ApplyTransform(in_file=template.tissue_probability("GM")), name="gm_on_flair")
@@ -30,6 +31,7 @@ def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
             reference_file=str(bundle.reference_file),
             coverage_tissue=[template.tissue_probability(label, template.REGISTRATION_RESOLUTION)
                              for label in ("WM", "GM")],
+            template_brain=template.brain_mask(),
         ),
         name="quality_flags", mem_gb=2,
     )
@@ -66,7 +68,8 @@ def init_report_wf(output_dir, source_file, bundle, name="report_wf"):
         (inputnode, gm_on_flair, [("flair", "reference"), ("inverse_transform", "transform")]),
         (inputnode, quality, [("flair", "in_file"), ("brain_mask", "brain_mask"),
                               ("forward_transform", "forward_transform"), ("inverse_transform", "inverse_transform"),
-                              ("similarity", "similarity"), ("wm_probability", "wm_probability"), ("aseg", "aseg")]),
+                              ("similarity", "similarity"), ("wm_probability", "wm_probability"), ("aseg", "aseg"),
+                              ("outside_tissue_ml", "outside_tissue_ml")]),
         (gm_on_flair, quality, [("out_file", "gm_probability")]),
         (quality, ds_quality, [("out_json", "in_file")]),
         (inputnode, summary, [("volumes", "volumes")]),

@@ -4,13 +4,14 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh.core import template
-from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, RegionalWMH, WMHVolumes
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, RegionalWMH, WMHTissue, WMHVolumes
 from bids_deepwmh.interfaces.utils import ApplyTransform
 
 
-def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
+def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
     """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs on the FLAIR's
-    (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``,
+    (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``, kept to the
+    ``tissue`` where WMH can be (with ``outside_tissue_ml``, what the network found elsewhere),
     ``anatomical_mask`` and ``score`` from the anatomical stage, the ``regions`` dseg
     (periventricular, deep, ventricles) with its ``regions_table``, the ``lesions`` table,
     ``volumes`` (a one-row TSV of the final mask, in total and by region), and the template's
@@ -20,7 +21,8 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         niu.IdentityInterface(fields=["flair", "brain_mask", "inverse_transform"]), name="inputnode"
     )
     outputnode = pe.Node(
-        niu.IdentityInterface(fields=["wmh_mask", "probseg", "anatomical_mask", "score", "regions",
+        niu.IdentityInterface(fields=["wmh_mask", "probseg", "tissue", "outside_tissue_ml", "anatomical_mask",
+                                      "score", "regions",
                                       "regions_table", "lesions", "volumes", "wm_probability", "aseg"]),
         name="outputnode",
     )
@@ -36,6 +38,9 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror, num_threads=omp_nthreads),
         name="learned_wmh", n_procs=omp_nthreads, mem_gb=3,
     )
+    tissue = pe.Node(
+        WMHTissue(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()), name="wmh_tissue", mem_gb=1
+    )
     wm_on_flair = pe.Node(ApplyTransform(in_file=template.tissue_probability("WM")), name="wm_on_flair")
     aseg_on_flair = pe.Node(ApplyTransform(in_file=template.aseg(), interpolation="genericLabel"),
                             name="aseg_on_flair")
@@ -45,7 +50,9 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         (inputnode, anatomical, [
             ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
         ]),
+        (inputnode, tissue, [("flair", "reference"), ("inverse_transform", "inverse_transform")]),
         (inputnode, learned, [("flair", "in_file"), ("brain_mask", "brain_mask")]),
+        (tissue, learned, [("out_mask", "tissue")]),
         (inputnode, regional, [
             ("flair", "in_file"), ("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
         ]),
@@ -56,7 +63,9 @@ def init_segmentation_wf(bundle, use_gpu=False, mirror=False, omp_nthreads=1, na
         (learned, regional, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
         (inputnode, volumes, [("brain_mask", "brain_mask")]),
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
-        (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
+        (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg"),
+                               ("outside_tissue_ml", "outside_tissue_ml")]),
+        (tissue, outputnode, [("out_mask", "tissue")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score")]),
         (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),
         (wm_on_flair, outputnode, [("out_file", "wm_probability")]),

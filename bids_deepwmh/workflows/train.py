@@ -43,7 +43,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     for i, scan in enumerate(scans, start=1):
         scan_name = scan_workflow_name(scan["file"])
         scan_wf = pe.Workflow(name=scan_name)
-        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads)
+        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu)
         preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
         scan_wf.add_nodes([preprocessing_wf])
         pseudo_labels = pe.Node(
