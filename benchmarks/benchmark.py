@@ -1,9 +1,9 @@
-"""Run every FLAIR of ../shared/data/bids through ``deepwmh`` and tabulate accuracy and cost.
+"""Run every FLAIR of ../shared/data/bids through ``deepwmh`` and tabulate its cost and flags.
 
 One scan at a time (a cold work folder each), so the seconds and memory are those of one scan:
 wall time of the command, seconds per stage (from Nipype's node results), peak memory of the
-whole process tree (sampled every 0.1 s), and, where ``derivatives/manual`` has a mask, the
-MICCAI 2017 WMH challenge metrics from the group level, and the quality flags raised.
+whole process tree (sampled every 0.1 s), and the quality flags raised.  ``benchmarks/accuracy.py
+--out`` the same folder then scores the annotated sets from these outputs.
 
     python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
 """
@@ -21,11 +21,10 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("conform", "brain_extraction", "n4", "register", "anatomical_wmh", "wmh_tissue", "learned_wmh", "regional_wmh",
-          "quality_flags")
+STAGES = ("conform", "brain_extraction", "n4", "register", "anatomical_wmh", "wmh_tissue", "learned_wmh",
+          "regional_wmh", "quality_flags")
 FIGURES = ("wmh_mosaic", "probseg_mosaic", "brain_mask_plot", "registration_plot", "template_on_flair",
            "template_wm_on_flair", "summary")  # the report's nodes, timed together as "figures"
-METRICS = ("dice", "lesion_f1", "hd95_mm", "avd_percent")
 
 
 def tree_rss(process):
@@ -109,19 +108,8 @@ def main():
             row["flags"] = ",".join(json.loads(quality.read_text())["flags"]) or "none" if quality else "n/a"
             print(json.dumps(row), flush=True)
             rows.append(row)
-        manual = dataset / "derivatives" / "manual"
-        if manual.is_dir():
-            subprocess.run([sys.executable, "-m", "bids_deepwmh", str(dataset), str(out_dir), "group",
-                            "--manual-masks", str(manual)], check=True, capture_output=True)
-            with open(out_dir / "group_agreement.tsv") as fh:
-                for agree in csv.DictReader(fh, delimiter="\t"):
-                    scan = agree["participant_id"] + ("" if agree["session_id"] == "n/a" else "_" + agree["session_id"])
-                    prefix = "" if agree["mask"] == "final" else "anatomical_"
-                    for row in rows:
-                        if row["dataset"] == dataset.name and row["scan"] == scan:
-                            row.update({prefix + k: agree[k] for k in METRICS})
-    columns = ["dataset", "scan", "exit", "flags", *METRICS, *(f"anatomical_{m}" for m in METRICS), "seconds",
-               "peak_gb", *(f"s_{s}" for s in (*STAGES, "figures", "outputs")), "error"]
+    columns = ["dataset", "scan", "exit", "flags", "seconds", "peak_gb",
+               *(f"s_{s}" for s in (*STAGES, "figures", "outputs")), "error"]
     with open(args.out / "benchmark.tsv", "w") as fh:
         writer = csv.DictWriter(fh, columns, delimiter="\t", extrasaction="ignore", restval="")
         writer.writeheader()
@@ -130,10 +118,6 @@ def main():
     print("|" + "---|" * (len(columns) - 1))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns[:-1]) + " |")
-    for prefix in ("", "anatomical_"):
-        scored = [float(r[prefix + "dice"]) for r in rows if r.get(prefix + "dice")]
-        if scored:
-            print(f"mean {prefix}Dice over {len(scored)} annotated scan(s): {sum(scored) / len(scored):.3f}")
 
 
 if __name__ == "__main__":

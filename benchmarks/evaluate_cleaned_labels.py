@@ -18,7 +18,7 @@ import numpy as np
 
 from bids_deepwmh.core.conform import to_source_grid
 from bids_deepwmh.core.metrics import agreement
-from bids_deepwmh.group import find_manual_mask
+from bids_deepwmh.group import find_manual_masks
 
 METRICS = ("dice", "lesion_f1", "hd95_mm", "avd_percent")
 
@@ -34,17 +34,15 @@ def main():
         sources = list(args.bids_dir.glob(f"sub-*/**/anat/{stem}.nii*"))
         if not sources:
             continue
-        manual = find_manual_mask(args.bids_dir / "derivatives" / "manual", sources[0])
-        if manual is None:
-            continue
         cleaned = to_source_grid(nib.load(label_file), sources[0])
-        truth = nib.load(manual)
-        metrics = agreement(np.asanyarray(cleaned.dataobj) > 0, np.asanyarray(truth.dataobj) > 0.5, cleaned.affine)
-        rows.append((stem, metrics))
-        print(f"| {stem} | " + " | ".join(f"{metrics[m]:.3f}" for m in METRICS) + " |", flush=True)
+        for manual in find_manual_masks(args.bids_dir / "derivatives" / "manual", sources[0]):
+            truth = nib.load(manual)
+            metrics = agreement(np.asanyarray(cleaned.dataobj) > 0, np.asanyarray(truth.dataobj) > 0.5, cleaned.affine)
+            rows.append((stem, metrics))
+            print(f"| {manual.name} | " + " | ".join(f"{metrics[m]:.3f}" for m in METRICS) + " |", flush=True)
     if not rows:
         sys.exit(f"no cleaned label in {args.labels_dir} has a manual mask in {args.bids_dir}")
-    print(f"mean Dice over {len(rows)} scan(s): {np.mean([m['dice'] for _, m in rows]):.3f}")
+    print(f"mean Dice over {len(rows)} scan-mask pair(s): {np.mean([m['dice'] for _, m in rows]):.3f}")
 
 
 if __name__ == "__main__":

@@ -87,23 +87,20 @@ def _summary(rows):
     return text
 
 
-def find_manual_mask(manual_dir, prediction):
-    """The manual ``label-WMH`` mask of the same scan, or None."""
+def find_manual_masks(manual_dir, prediction):
+    """Every manual ``label-WMH`` mask of the same scan (one per rater), sorted by name."""
     from bids.layout import parse_file_entities
 
     from bids_deepwmh.utils.bids import SCAN_ENTITIES
 
     wanted = {k: v for k, v in parse_file_entities(str(prediction)).items() if k in SCAN_ENTITIES}
     pattern = f"sub-{wanted['subject']}/**/*_label-WMH*_mask.nii*"
-    for candidate in sorted(Path(manual_dir).glob(pattern)):
-        found = {k: v for k, v in parse_file_entities(str(candidate)).items() if k in SCAN_ENTITIES}
-        if found == wanted:
-            return candidate
-    return None
+    return [candidate for candidate in sorted(Path(manual_dir).glob(pattern))
+            if {k: v for k, v in parse_file_entities(str(candidate)).items() if k in SCAN_ENTITIES} == wanted]
 
 
 def agreement_rows(output_dir, manual_dir, config):
-    """Challenge metrics for each predicted mask that has a manual one."""
+    """Challenge metrics of each predicted mask against each manual mask of its scan."""
     import nibabel as nib
     from bids.layout import parse_file_entities
     from nibabel.processing import resample_from_to
@@ -116,17 +113,18 @@ def agreement_rows(output_dir, manual_dir, config):
         if "space" in entities or entities.get("desc") not in (None, "anatomical"):  # native-grid masks only
             continue
         ids = {**_ids(prediction), "mask": MASK_KINDS[entities.get("desc")]}
-        manual = find_manual_mask(manual_dir, prediction)
-        if not _selected(ids, config) or manual is None:
+        if not _selected(ids, config):
             continue
-        pred_img, true_img = nib.load(prediction), nib.load(manual)
-        if true_img.shape[:3] != pred_img.shape or not np.allclose(true_img.affine, pred_img.affine, atol=1e-3):
-            logger.warning("%s is not on the FLAIR grid; resampling it (nearest neighbour)", manual.name)
-            true_img = resample_from_to(true_img, pred_img, order=0)
-        metrics = agreement(
-            np.asanyarray(pred_img.dataobj) > 0, np.asanyarray(true_img.dataobj) > 0.5, pred_img.affine
-        )
-        rows.append({**ids, **{k: round(v, 4) for k, v in metrics.items()}, "manual_mask": manual.name})
+        pred_img = nib.load(prediction)
+        for manual in find_manual_masks(manual_dir, prediction):
+            true_img = nib.load(manual)
+            if true_img.shape[:3] != pred_img.shape or not np.allclose(true_img.affine, pred_img.affine, atol=1e-3):
+                logger.warning("%s is not on the FLAIR grid; resampling it (nearest neighbour)", manual.name)
+                true_img = resample_from_to(true_img, pred_img, order=0)
+            metrics = agreement(
+                np.asanyarray(pred_img.dataobj) > 0, np.asanyarray(true_img.dataobj) > 0.5, pred_img.affine
+            )
+            rows.append({**ids, **{k: round(v, 4) for k, v in metrics.items()}, "manual_mask": manual.name})
     return rows
 
 

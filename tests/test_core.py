@@ -6,10 +6,10 @@ import pytest
 from phantoms import BLOBS, SHAPE, blob, brain_phantom, ellipsoid
 from scipy import ndimage
 
-from bids_deepwmh.core import anatomical, metrics
+from bids_deepwmh.core import anatomical, metrics, quality
 from bids_deepwmh.core.bias import n4_correct
-from bids_deepwmh.core.brainmask import head_mask, refine_brain_mask, rough_brain_mask
-from bids_deepwmh.core.lesions import remove_small_components
+from bids_deepwmh.core.brainmask import skull_stripped_brain
+from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes
 
@@ -18,19 +18,75 @@ def test_n4_removes_a_smooth_bias_field():
     image, brain, wm, _ = brain_phantom(noise=0.005)
     x = np.linspace(-1, 1, SHAPE[0])[:, None, None]
     biased = image * np.exp(0.4 * x) * 100
-    corrected = n4_correct(nib.Nifti1Image(biased.astype(np.float32), np.eye(4)))
+    corrected = n4_correct(nib.Nifti1Image(biased.astype(np.float32), np.eye(4)), brain)
     inner = wm & ~blob(SHAPE, BLOBS[0][0], 5)
     cv = lambda a: a[inner].std() / a[inner].mean()  # noqa: E731
     assert cv(corrected.get_fdata()) < 0.5 * cv(biased)
-    assert head_mask(biased)[brain].mean() > 0.95
+    assert np.median(corrected.get_fdata()[brain]) == pytest.approx(1000, rel=0.01)
 
 
-def test_brain_mask_follows_the_image_not_the_misplaced_prior():
+def test_a_skull_stripped_brain_is_kept_and_a_whole_head_is_not_taken_for_one():
     image, brain, _, _ = brain_phantom()
-    prior = np.roll(ellipsoid(radii=(28, 32, 26)), 3, axis=0).astype(np.float32)
-    mask = refine_brain_mask(image * 1000, prior, (1, 1, 1))
-    assert metrics.dice(mask, brain) > 0.95
-    assert not mask[~np.roll(ellipsoid(radii=(28, 32, 26)), 3, axis=0)].any()
+    zooms = (2.5, 2.5, 2.5)  # the phantom's brain is then 1.2 L, its field of view 4.3 L
+    assert metrics.dice(skull_stripped_brain(image * 1000, zooms), brain) > 0.99
+    rng = np.random.default_rng(0)
+    scalp = ellipsoid(radii=(31, 35, 29)) & ~ellipsoid(radii=(29, 33, 27))
+    head = np.where(scalp, 1.4, image) * 1000 + np.abs(rng.normal(0, 30, SHAPE))  # scanner noise around the head
+    assert skull_stripped_brain(head, zooms) is None
+
+
+def _template(shape=SHAPE):
+    """A phantom 'template': white matter, its aseg labels (2 white matter, 3 cortex), on a 1 mm grid."""
+    _, brain, wm, _ = brain_phantom(shape=shape)
+    return (nib.Nifti1Image(wm.astype(np.float32), np.eye(4)),
+            nib.Nifti1Image(np.where(wm, 2, np.where(brain, 3, 0)).astype(np.int16), np.eye(4)), brain, wm)
+
+
+def test_the_tissue_restriction_keeps_a_deep_lesion_and_drops_a_scalp_blob():
+    from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM, wmh_tissue
+
+    wm_img, aseg_img, brain, wm = _template()
+    tissue = wmh_tissue(wm_img, aseg_img).get_fdata() > 0.5
+    deep = blob(SHAPE, (32, 36, 30), 3)
+    juxtacortical = blob(SHAPE, (32, 36 + 27 + WMH_TISSUE_MARGIN_MM - 1, 30), 1)  # just outside the white matter
+    scalp = blob(SHAPE, (32, 36, 30 + 24 + 3), 2) & ~brain  # beyond the phantom's brain, above its vertex
+    found = deep | juxtacortical | scalp
+    probability = found.astype(np.float32) * 0.9
+    kept_probability, kept, outside_ml = keep_in_tissue(probability, found, tissue, voxel_mm3=1.0)
+    assert kept[deep].all() and kept[juxtacortical & ~wm].all()
+    assert not kept[scalp].any() and not kept_probability[scalp].any()
+    assert outside_ml == pytest.approx(scalp.sum() / 1000.0)
+
+
+def test_flags_fire_on_a_brain_mask_grown_over_the_scalp():
+    _, brain, _, _ = brain_phantom()
+    grown = ndimage.binary_dilation(brain, iterations=4)  # over a 4 mm scalp, as a mask that spilled
+    good = quality.assess({"brain_template_dice": metrics.dice(brain, ndimage.binary_dilation(brain))})
+    bad = quality.assess({"brain_template_dice": metrics.dice(grown, brain)})
+    assert "brain_template_dice" in bad["flags"] and "brain_template_dice" not in good["flags"]
+    assert "brain_template_dice" not in quality.OUT_OF_DISTRIBUTION  # flagged, to be looked at
+
+
+def test_a_one_sided_mass_is_out_of_distribution_and_large_lesions_on_both_sides_are_not():
+    zooms = (2.0, 2.0, 2.0)
+    _, brain, wm, _ = brain_phantom()
+    right = np.zeros(SHAPE, bool)
+    right[SHAPE[0] // 2:] = True
+    expected, spread = np.ones(SHAPE, np.float32), np.full(SHAPE, 0.1, np.float32)
+
+    def one_sided_ml(hyperintense):
+        normalised = np.where(brain, 1.0, 0.0) + 0.5 * hyperintense
+        excess = quality.excess_over_reference(normalised.astype(np.float32), brain, expected, spread, zooms)
+        return quality.one_sided_hyperintensity_ml(excess, right, zooms)
+
+    oedema = ellipsoid(centre=(44, 36, 30), radii=(8, 12, 9)) & wm  # 29 mL on this 2 mm grid, right only
+    # Confluent caps of about 14 mL each, one per hemisphere and not joined (each one-sided on its own).
+    caps = ellipsoid(centre=(20, 36, 30), radii=(5, 12, 6)) | ellipsoid(centre=(43, 36, 30), radii=(5, 12, 6))
+    mass, bilateral = one_sided_ml(oedema), one_sided_ml(caps & wm)
+    assert mass == pytest.approx(oedema.sum() * 8 / 1000, rel=0.1) and bilateral < 1.0
+    assert "one_sided_hyperintensity_ml" in quality.assess({"one_sided_hyperintensity_ml": mass})["flags"]
+    assert "one_sided_hyperintensity_ml" in quality.OUT_OF_DISTRIBUTION
+    assert "one_sided_hyperintensity_ml" not in quality.assess({"one_sided_hyperintensity_ml": bilateral})["flags"]
 
 
 def test_score_and_segment_find_the_blobs():
@@ -133,11 +189,3 @@ def test_volumes_match_the_regions():
         "deep_wmh_volume_ml": 0.024, "deep_wmh_count": 1, "deep_wmh_fraction_of_brain": 0.012,
         "lateral_ventricles_volume_ml": 0.0,
     }
-
-
-def test_rough_brain_mask_cuts_the_scalp_off():
-    image, brain, _, _ = brain_phantom()
-    scalp = ellipsoid(radii=(31, 35, 29)) & ~ellipsoid(radii=(29, 33, 27))  # bright shell, dark gap
-    head = np.where(scalp, 1.4, image) * 100
-    rough = rough_brain_mask(head, (1, 1, 1))
-    assert metrics.dice(rough, brain) > 0.95 and not rough[scalp].any()

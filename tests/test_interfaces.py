@@ -10,9 +10,10 @@ from scipy import ndimage
 
 from bids_deepwmh.core.metrics import dice
 from bids_deepwmh.core.reference import save_reference
-from bids_deepwmh.interfaces.preprocessing import BrainMask, Conform, N4BiasCorrection, RegisterToTemplate
+from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
+from bids_deepwmh.interfaces.preprocessing import BrainExtraction, Conform, N4BiasCorrection, RegisterToTemplate
 from bids_deepwmh.interfaces.reference import BuildReference
-from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, WMHTissue
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
 
@@ -36,7 +37,7 @@ def run(interface, tmp_path, name):
 
 def test_conform_and_n4(phantom, tmp_path):
     conformed = run(Conform(in_file=phantom["flair"]), tmp_path, "conform")
-    n4 = run(N4BiasCorrection(in_file=conformed.out_file), tmp_path, "n4")
+    n4 = run(N4BiasCorrection(in_file=conformed.out_file, brain_mask=phantom["brain_mask"]), tmp_path, "n4")
     corrected = nib.load(n4.out_file).get_fdata()
     assert np.median(corrected[phantom["brain"]]) == pytest.approx(1000, rel=0.05)
 
@@ -49,8 +50,10 @@ def test_conform_names_the_file_when_it_fails(tmp_path):
 
 def test_registration_recovers_a_shift(phantom, tmp_path):
     shifted = save(ndimage.shift(phantom["image"] * 500, (4, -3, 2), order=1), tmp_path / "moved.nii.gz")
+    shifted_brain = save(ndimage.shift(phantom["brain"], (4, -3, 2), order=0), tmp_path / "moved_brain.nii.gz",
+                         dtype=np.uint8)
     reg = run(
-        RegisterToTemplate(in_file=shifted, template=phantom["flair"]),
+        RegisterToTemplate(in_file=shifted, brain_mask=shifted_brain, template=phantom["flair"]),
         tmp_path, "register",
     )
     back = run(
@@ -62,14 +65,11 @@ def test_registration_recovers_a_shift(phantom, tmp_path):
     assert reg.inverse_transform.endswith(".h5") and reg.similarity < 0
 
 
-def test_brain_mask_and_binarised_resampling(phantom, tmp_path):
-    out = run(
-        BrainMask(in_file=phantom["flair"], inverse_transform=phantom["identity"],
-                  template_mask=phantom["brain_mask"]),
-        tmp_path, "brain_mask",
-    )
+def test_brain_extraction_keeps_a_skull_stripped_brain_and_binarised_resampling(phantom, tmp_path):
+    out = run(BrainExtraction(in_file=phantom["flair"]), tmp_path, "brain_extraction")
     mask = np.asarray(nib.load(out.out_mask).dataobj)
-    assert mask.dtype == np.uint8 and dice(mask > 0, phantom["brain"]) > 0.95
+    assert mask.dtype == np.uint8 and dice(mask > 0, phantom["brain"]) > 0.99
+    assert out.metadata == {"BrainExtraction": "given"}
     moved = run(
         ApplyTransform(in_file=out.out_mask, reference=phantom["flair"], transform=phantom["identity"],
                        binarize=True),
@@ -89,6 +89,19 @@ def test_anatomical_wmh(phantom, tmp_path):
     )
     wmh = np.asarray(nib.load(out.wmh_mask).dataobj) > 0
     assert dice(wmh, phantom["lesions"]) > 0.75
+
+
+def test_wmh_tissue_keeps_white_matter_with_its_margin_and_leaves_the_rim(phantom, tmp_path):
+    out = run(
+        WMHTissue(reference=phantom["flair"], inverse_transform=phantom["identity"],
+                  wm_probability=phantom["wm_prob"], aseg=phantom["aseg"]),
+        tmp_path, "tissue",
+    )
+    tissue = np.asarray(nib.load(out.out_mask).dataobj) > 0
+    distance_mm = ndimage.distance_transform_edt(~phantom["wm"])  # 1 mm grid
+    assert tissue[distance_mm <= WMH_TISSUE_MARGIN_MM].all()
+    assert not tissue[distance_mm > WMH_TISSUE_MARGIN_MM + 1].any()
+    assert phantom["brain"][~tissue].any()  # the outer cortex of the phantom is left out
 
 
 def test_to_source_grid_restores_shape_and_affine(phantom, tmp_path):

@@ -4,6 +4,8 @@
   used neither for the bundled reference nor for training the bundled network: its Dice is held out.
 - ``openms-long`` sub-20: 2D whole-head FLAIR, 0.9 x 0.9 x 3 mm, LPS, uint16.
 - ``misc`` sub-thick: 7.4 mm slices.
+- ``dev-native`` sub-tr5: whole-head 2D FLAIR, 4.4 mm slices, with a reference brain mask.
+- ``tumour``: a metastasis and a glioma, whose oedema is not WMH: both must be out of distribution.
 """
 
 import csv
@@ -27,7 +29,10 @@ CASES = {
               "sub-msl14/ses-1/anat/sub-msl14_ses-1_FLAIR.nii.gz"),
     "2d": ("openms-long", ["--participant-label", "20"], "sub-20/ses-2/anat/sub-20_ses-2_FLAIR.nii.gz"),
     "thick": ("misc", ["--participant-label", "thick"], "sub-thick/anat/sub-thick_FLAIR.nii.gz"),
+    "tr5": ("dev-native", ["--participant-label", "tr5"], "sub-tr5/anat/sub-tr5_FLAIR.nii.gz"),
 }
+BRAIN_VOLUME_TOLERANCE = 0.10  # of the reference brain mask's volume
+BRAIN_DICE_FLOOR = 0.94
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -84,3 +89,41 @@ def test_network_returns_the_input_grid_and_is_deterministic(case):
     bundle = load_bundle(packaged_bundle())
     first, second = segment_scan(bundle, flair, brain, score)[1], segment_scan(bundle, flair, brain, score)[1]
     assert first.shape == flair.shape and np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("case", ["tr5"], indirect=True)
+def test_the_brain_mask_of_a_whole_head_scan_stays_on_the_brain(case):
+    """HD-BET's mask against the reference brain mask: volume, overlap, and no WMH outside it."""
+    from bids_deepwmh.core.metrics import dice
+
+    path = functools.partial(derivative_path, case["out"], case["flair"], extension=".nii.gz")
+    reference = np.asarray(nib.load(case["bids"] / "derivatives" / "brainmask" / "sub-tr5_desc-brain_mask.nii.gz")
+                           .dataobj) > 0
+    brain_img = nib.load(path(desc="brain", suffix="mask"))
+    brain = np.asarray(brain_img.dataobj) > 0
+    wmh = np.asarray(nib.load(path(label="WMH", suffix="mask")).dataobj) > 0
+    voxel_ml = abs(np.linalg.det(brain_img.affine[:3, :3])) / 1000
+    assert brain.sum() == pytest.approx(reference.sum(), rel=BRAIN_VOLUME_TOLERANCE)
+    assert dice(brain, reference) >= BRAIN_DICE_FLOOR
+    assert np.count_nonzero(wmh & ~reference) * voxel_ml < 1.0
+    sidecar = derivative_path(case["out"], case["flair"], desc="brain", suffix="mask", extension=".json")
+    assert json.loads(sidecar.read_text())["BrainExtraction"] == "HD-BET"
+
+
+@pytest.fixture(scope="module")
+def tumours(shared_bids, templateflow_home, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tumour") / "out"
+    code = run([str(shared_bids / "tumour"), str(out), "participant", "-w", str(out.parent / "work"),
+                "--nprocs", "2"])
+    return {"code": code, "bids": shared_bids / "tumour", "out": out}
+
+
+def test_tumour_oedema_is_flagged_out_of_distribution_and_still_measured(tumours):
+    assert tumours["code"] == 0
+    flairs = sorted(tumours["bids"].glob("sub-*/anat/*_FLAIR.nii.gz"))
+    assert len(flairs) == 2
+    for flair in flairs:
+        relative = flair.relative_to(tumours["bids"])
+        record = json.loads(derivative_path(tumours["out"], relative, suffix="quality", extension=".json").read_text())
+        assert record["out_of_distribution"], (flair.name, record["flags"])
+        assert derivative_path(tumours["out"], relative, label="WMH", suffix="morph", extension=".tsv").exists()

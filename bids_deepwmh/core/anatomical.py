@@ -6,7 +6,8 @@ how far it lies above what is expected there, in units of the larger of two spre
 
     z = (I - max(expected, brain level)) / max(reference spread, scan spread)
 
-The scan's own brain level and robust spread keep the score calibrated on any scanner; the
+The scan's own brain level and robust spread (of tissue brighter than CSF) keep the score
+calibrated on any scanner, whatever the brain mask's extent; the
 reference raises the bar where normal tissue is bright or variable (cortex edges, septum,
 choroid plexus, normal periventricular caps).  Lesions are seeds above ``THRESHOLD`` robust
 standard deviations, grown to neighbours above half of it, inside white and deep grey matter.
@@ -25,6 +26,10 @@ THRESHOLD = 3.0  # robust standard deviations: the classical outlier cut, not fi
 HYSTERESIS_RATIO = 0.5  # a lesion extends over joined voxels scoring at least this fraction
 MIN_LESION_MM3 = 3.0
 MAD_TO_SD = 1.4826
+# Of the white-matter median: darker voxels are CSF, which FLAIR suppresses.  The scan's level and
+# spread are measured on the brighter brain tissue, so that they do not depend on how much
+# sulcal and ventricular CSF the brain mask holds (a tight mask and HD-BET's differ there).
+CSF_LEVEL = 0.6
 
 
 def robust_sd(values):
@@ -47,7 +52,9 @@ def hyperintensity_score(normalised, brain, expected, spread, zooms):
     """One-sided score (≥ 0, 0 outside the brain); all arrays on one grid, ``zooms`` in mm."""
     sigma = SMOOTHING_MM / np.asarray(zooms, dtype=float)
     smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), sigma)
-    inside = smoothed[brain]
+    inside = smoothed[brain & (smoothed > CSF_LEVEL)]
+    if inside.size == 0:
+        raise ValueError("cannot score: the brain has no tissue brighter than CSF")
     level, scale = float(np.median(inside)), robust_sd(inside)
     if scale <= 0:
         raise ValueError("cannot score: the brain has no intensity variation")

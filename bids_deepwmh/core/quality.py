@@ -16,9 +16,8 @@ from bids_deepwmh.core.lesions import label_components
 
 ATYPICAL_Z = 5.0  # robust SDs brighter than the normal-appearing reference
 ATYPICAL_SMOOTHING_MM = 2.0
-# Oedema around a mass is less bright than a lesion core, but large, confluent and one-sided.
+# Oedema around a mass is less bright than a lesion core, but large and one-sided.
 MASS_Z = 2.0
-ONE_SIDED_FRACTION = 0.8  # of a region's voxels in one hemisphere
 SIGNAL_LEVEL = 0.3  # of the white-matter median: below it a voxel holds no brain signal
 
 
@@ -50,7 +49,7 @@ CHECKS = (
           meaning="implausible brain volume: the brain mask (and so the WMH and their fractions) is suspect"),
     Check("brain_template_dice",
           "Dice of the brain mask with the template's brain mask brought to the scan by the registration",
-          low=0.85, meaning="the brain mask and the registered template disagree: the mask may reach into the "
+          low=0.9, meaning="the brain mask and the registered template disagree: the mask may reach into the "
           "scalp or orbits or miss part of the brain, or the registration failed"),
     Check("wmh_outside_tissue_ml",
           "Volume the network marked outside the white and deep grey matter (with a margin), left out of the WMH",
@@ -71,10 +70,9 @@ CHECKS = (
           high=15.0, meaning="a large bright region unlike WMH (a mass, oedema, a haemorrhage or an artefact): "
           "out of distribution, it may be counted as WMH"),
     Check("one_sided_hyperintensity_ml",
-          f"Largest connected region more than {MASS_Z:g} SD brighter than normal-appearing FLAIRs with at least "
-          f"{ONE_SIDED_FRACTION:.0%} of it in one hemisphere",
-          high=15.0, meaning="a large, confluent, one-sided bright region, as oedema around a tumour or an infarct: "
-          "out of distribution, it is not WMH but may be counted as WMH"),
+          f"Volume more than {MASS_Z:g} SD brighter than normal-appearing FLAIRs in one hemisphere beyond the "
+          "other's", high=14.0, meaning="a large one-sided bright region, as oedema around a tumour or an acute "
+          "infarct: out of distribution, it is not WMH but may be counted as WMH"),
 )
 OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "atypical_tissue_ml",
                        "one_sided_hyperintensity_ml")
@@ -127,13 +125,9 @@ def atypical_tissue_ml(excess, zooms):
 
 
 def one_sided_hyperintensity_ml(excess, right_hemisphere, zooms):
-    """Volume (mL) of the largest connected region above ``MASS_Z`` with at least ``ONE_SIDED_FRACTION``
-    of its voxels in one hemisphere (``right_hemisphere``: boolean, on the same grid).  Lesions of
-    small-vessel disease and multiple sclerosis, however confluent, lie on both sides."""
-    labels, count = label_components(excess > MASS_Z)
-    if count == 0:
-        return 0.0
-    sizes = np.bincount(labels.ravel())[1:]
-    right = np.bincount(labels.ravel(), weights=right_hemisphere.ravel())[1:] / sizes
-    one_sided = np.maximum(right, 1 - right) >= ONE_SIDED_FRACTION
-    return float(sizes[one_sided].max() * np.prod(zooms) / 1000.0) if one_sided.any() else 0.0
+    """Volume (mL) above ``MASS_Z`` in the more affected hemisphere minus that in the other
+    (``right_hemisphere``: boolean, on the same grid).  Small-vessel disease and multiple sclerosis,
+    however confluent their lesions, affect both hemispheres about alike; a mass does not."""
+    hyperintense = excess > MASS_Z
+    right, left = np.count_nonzero(hyperintense & right_hemisphere), np.count_nonzero(hyperintense & ~right_hemisphere)
+    return float(abs(right - left) * np.prod(zooms) / 1000.0)

@@ -75,12 +75,14 @@ def brain_probability(data, zooms, network, device="cpu"):
     from bids_deepwmh.core.brainmask import head_mask
 
     data = np.asarray(data, np.float32)
+    # Standardised over the whole field of view, as HD-BET was trained; the crop is padded with
+    # the background's value, so the network sees a head on a background either way.
+    mean, std = float(data.mean()), max(float(data.std()), 1e-6)
     box = _bounding_box(head_mask(data), zooms)
     layout, spacing = _to_hd_bet_layout(data[box], zooms)
     shape = tuple(max(1, round(n * s / HD_BET_SPACING_MM)) for n, s in zip(layout.shape, spacing, strict=True))
-    image = resize(layout, shape, order=3, mode="edge", anti_aliasing=False).astype(np.float32)
-    image = (image - image.mean()) / max(float(image.std()), 1e-6)
-    padded = np.zeros([-(-n // HD_BET_DIVISOR) * HD_BET_DIVISOR for n in shape], np.float32)
+    image = (resize(layout, shape, order=3, mode="edge", anti_aliasing=False) - mean) / std
+    padded = np.full([-(-n // HD_BET_DIVISOR) * HD_BET_DIVISOR for n in shape], (data.min() - mean) / std, np.float32)
     padded[: shape[0], : shape[1], : shape[2]] = image
     with torch.inference_mode():
         output = network(torch.from_numpy(padded)[None, None].to(device))

