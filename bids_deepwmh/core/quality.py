@@ -70,9 +70,9 @@ CHECKS = (
           high=15.0, meaning="a large bright region unlike WMH (a mass, oedema, a haemorrhage or an artefact): "
           "out of distribution, it may be counted as WMH"),
     Check("one_sided_hyperintensity_ml",
-          f"Volume more than {MASS_Z:g} SD brighter than normal-appearing FLAIRs in one hemisphere beyond the "
-          "other's", high=14.0, meaning="a large one-sided bright region, as oedema around a tumour or an acute "
-          "infarct: out of distribution, it is not WMH but may be counted as WMH"),
+          f"Volume more than {MASS_Z:g} SD brighter than normal-appearing FLAIRs in the more affected hemisphere, "
+          "beyond twice that in the other", high=6.0, meaning="a large one-sided bright region, as oedema around a "
+          "tumour or an acute infarct: out of distribution, it is not WMH but may be counted as WMH"),
 )
 OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "atypical_tissue_ml",
                        "one_sided_hyperintensity_ml")
@@ -125,9 +125,10 @@ def atypical_tissue_ml(excess, zooms):
 
 
 def one_sided_hyperintensity_ml(excess, right_hemisphere, zooms):
-    """Volume (mL) above ``MASS_Z`` in the more affected hemisphere minus that in the other
-    (``right_hemisphere``: boolean, on the same grid).  Small-vessel disease and multiple sclerosis,
-    however confluent their lesions, affect both hemispheres about alike; a mass does not."""
+    """Volume (mL) above ``MASS_Z`` in the more affected hemisphere beyond twice that in the other
+    (``right_hemisphere``: boolean, on the same grid), 0 when there is no such excess.  Small-vessel
+    disease and multiple sclerosis, however confluent, affect both hemispheres; a mass does not."""
     hyperintense = excess > MASS_Z
-    right, left = np.count_nonzero(hyperintense & right_hemisphere), np.count_nonzero(hyperintense & ~right_hemisphere)
-    return float(abs(right - left) * np.prod(zooms) / 1000.0)
+    less, more = sorted((np.count_nonzero(hyperintense & right_hemisphere),
+                         np.count_nonzero(hyperintense & ~right_hemisphere)))
+    return float(max(0, more - 2 * less) * np.prod(zooms) / 1000.0)
