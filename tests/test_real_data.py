@@ -84,7 +84,7 @@ def test_network_returns_the_input_grid_and_is_deterministic(case):
     assert probseg.shape == source.shape[:3] and np.allclose(probseg.affine, source.affine, atol=1e-4)
     work = case["out"].parent / "work"  # the network's inputs, on the conformed grid, as the pipeline gives them
     flair, brain, score = (nib.load(next(work.rglob(pattern))) for pattern in (
-        "preprocessing_wf/n4/*.nii.gz", "preprocessing_wf/brain_mask/*mask*.nii.gz",
+        "preprocessing_wf/n4/*.nii.gz", "preprocessing_wf/brain_extraction/*mask*.nii.gz",
         "segmentation_wf/anatomical_wmh/score.nii.gz"))
     bundle = load_bundle(packaged_bundle())
     first, second = segment_scan(bundle, flair, brain, score)[1], segment_scan(bundle, flair, brain, score)[1]
