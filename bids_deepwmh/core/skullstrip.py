@@ -14,6 +14,8 @@ import tempfile
 import numpy as np
 from scipy import ndimage
 
+from bids_deepwmh.core.brainmask import head_mask, largest_component, skull_stripped_brain
+
 HD_BET_SPACING_MM = 1.5  # the network's training resolution (2 mm halves the time but loses brain)
 HD_BET_DIVISOR = 16  # the network's input size must be a multiple of this
 HD_BET_MODEL = 0  # HD-BET's fast mode: the first of its five models
@@ -72,8 +74,6 @@ def brain_probability(data, zooms, network, device="cpu"):
     import torch
     from skimage.transform import resize
 
-    from bids_deepwmh.core.brainmask import head_mask
-
     data = np.asarray(data, np.float32)
     # Standardised over the whole field of view, as HD-BET was trained; the crop is padded with
     # the background's value, so the network sees a head on a background either way.
@@ -94,16 +94,12 @@ def brain_probability(data, zooms, network, device="cpu"):
 
 def brain_from_probability(probability):
     """The brain mask: probability ≥ 0.5, its largest 6-connected piece, holes filled."""
-    from bids_deepwmh.core.brainmask import largest_component
-
     return ndimage.binary_fill_holes(largest_component(probability >= 0.5, connectivity=1))
 
 
 def extract_brain(img, device="cpu"):
     """``(mask, method)`` on ``img``'s (conformed) grid: the brain its source kept, when the scan is
     already skull-stripped (HD-BET cuts such brains), else HD-BET's."""
-    from bids_deepwmh.core.brainmask import skull_stripped_brain
-
     data = np.asanyarray(img.dataobj, dtype=np.float32)
     zooms = img.header.get_zooms()[:3]
     given = skull_stripped_brain(data, zooms)

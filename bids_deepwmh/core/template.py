@@ -78,6 +78,6 @@ def wmh_tissue(wm_probability_img, aseg_img, margin_mm=WMH_TISSUE_MARGIN_MM):
 
 def right_of_midline(template_img):
     """Boolean array on ``template_img``'s grid: the right hemisphere (x > 0 mm in the template)."""
-    ijk = np.indices(template_img.shape[:3]).reshape(3, -1)
-    x = template_img.affine[0, :3] @ ijk + template_img.affine[0, 3]
-    return (x > 0).reshape(template_img.shape[:3])
+    i, j, k = np.ogrid[tuple(slice(n) for n in template_img.shape[:3])]
+    row = template_img.affine[0]
+    return row[0] * i + row[1] * j + row[2] * k + row[3] > 0
