@@ -16,11 +16,15 @@ def axial_cuts(bbox_mask, count, span=SUPRATENTORIAL):
     """``count`` axial world coordinates (mm) spread over ``span`` (fractions, bottom to top) of the
     mask's height."""
     img = nib.as_closest_canonical(nib.load(bbox_mask))
-    rows = np.flatnonzero(np.asanyarray(img.dataobj).any(axis=(0, 1)))
+    mask = np.asanyarray(img.dataobj) > 0
+    rows = np.flatnonzero(mask.any(axis=(0, 1)))
     if not len(rows):
-        rows = np.arange(img.shape[2])
+        rows, mask = np.arange(img.shape[2]), np.ones(img.shape[:3], bool)
+    # World heights along a line through the mask's centre: on a tilted grid, a corner voxel's
+    # height is tens of millimetres off and the slices would fall to the skull base.
+    centre_i, centre_j = (float(np.mean(idx)) for idx in np.nonzero(mask)[:2])
     slices = np.linspace(rows[0] + span[0] * np.ptp(rows), rows[0] + span[1] * np.ptp(rows), count)
-    return [float((img.affine @ [0, 0, k, 1])[2]) for k in slices]
+    return [float((img.affine @ [centre_i, centre_j, k, 1])[2]) for k in slices]
 
 
 def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, rows=3, per_row=6):
