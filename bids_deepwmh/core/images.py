@@ -1,12 +1,16 @@
 """Conversions between nibabel and ANTs images, and small image helpers."""
 
-import ants
 import nibabel as nib
 import numpy as np
 
 
 def to_ants(img):
-    """Return a nibabel image as a float32 ANTsImage in the same physical space (mm units)."""
+    """Return a nibabel image as a float32 ANTsImage in the same physical space (mm units).
+
+    antspyx is imported here, not with the module: the network and the brain extraction, which use
+    this module's other helpers, then run without it (as on a GPU machine with PyTorch alone)."""
+    import ants
+
     return ants.from_nibabel_nifti(like(np.asanyarray(img.dataobj), img))
 
 
