@@ -9,8 +9,10 @@
 # Build arguments:
 #   BASE_IMAGE           a Debian bookworm image (python3 3.11 is installed if it lacks it); a base
 #                        made locally (mmdebstrap + podman import) where no registry is reachable
-#   TORCH_VARIANT        cuda (default: PyPI's wheel, which brings the CUDA runtime) or cpu (a wheel in
-#                        container/wheels/ if there is one, else the PyTorch CPU index)
+#   TORCH_VARIANT        cuda (default: PyPI's wheel, which brings the CUDA runtime; torch 2.13's needs
+#                        an NVIDIA driver >= 580 for CUDA 13), a PyTorch CUDA index such as cu126 (older
+#                        drivers), or cpu (a wheel in container/wheels/ if there is one, else the
+#                        PyTorch CPU index)
 #   TEMPLATEFLOW_SOURCE  download (default: from TemplateFlow at build time) or build-context
 #                        (a TemplateFlow home copied into container/templateflow/)
 # Builds behind a TLS-inspecting proxy: mount the host's CA bundle over the image's, e.g.
@@ -44,10 +46,12 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN set -e; torch_requirement="torch>=2.2,<=2.13.0"; \
     case "$TORCH_VARIANT" in \
       cuda) pip install "$torch_requirement" ;; \
+      cu[0-9]*) pip install --index-url "https://download.pytorch.org/whl/$TORCH_VARIANT" "$torch_requirement" ;; \
       cpu) wheel="$(ls /build/container/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1)"; \
            if [ -n "$wheel" ]; then pip install "$wheel"; \
            else pip install --index-url https://download.pytorch.org/whl/cpu "$torch_requirement"; fi ;; \
-      *) echo "TORCH_VARIANT must be cuda or cpu, not '$TORCH_VARIANT'" >&2; exit 1 ;; \
+      *) echo "TORCH_VARIANT must be cuda, cpu or a PyTorch CUDA index (e.g. cu126), not '$TORCH_VARIANT'" >&2; \
+         exit 1 ;; \
     esac
 COPY pyproject.toml README.md CHANGES.md /src/
 COPY bids_deepwmh /src/bids_deepwmh
