@@ -9,3 +9,4 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __url__ = "https://github.com/bids-deepwmh/bids-deepwmh"
 TEMPLATE = "MNI152NLin2009cAsym"
+DEFAULT_RANDOM_SEED = 20240101  # of registration and training: the same input gives the same outputs

@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.utils.bids import UsageError, read_filters, strip_prefix
 
 
@@ -46,6 +47,7 @@ class Config:
     model: Path = field(default_factory=packaged_model)
     use_gpu: bool = False
     mirror: bool = False
+    random_seed: int = DEFAULT_RANDOM_SEED
     train_settings: dict = field(default_factory=dict)
 
     @classmethod
@@ -69,27 +71,24 @@ class Config:
             model=args.model or packaged_model(),
             use_gpu=not args.no_gpu and _cuda_available(),
             mirror=args.tta,
+            random_seed=args.random_seed,
             train_settings=read_training_settings(args.train_settings) if args.train_settings else {},
         )
 
     def set_environment(self):
-        """Thread counts for ITK and BLAS in every node; no network checks from Nipype."""
-        threads = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-        for var in threads:
+        """Thread counts in every node (ITK: one, so that registration is the same on every run;
+        OpenMP and BLAS: ``omp_nthreads``); no network checks from Nipype."""
+        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(self.omp_nthreads)
         os.environ.setdefault("NIPYPE_NO_ET", "1")
 
-    def plugin_settings(self):
-        """Nipype's MultiProc plugin, bounded by the requested CPUs and memory.
-
-        Workers start from a forkserver, as in fMRIPrep, not as forks of this process, whose
-        thread pools (OpenMP, ITK) a fork copies half-way: a forked worker once hung in the
-        network's node.
-        """
-        args = {"n_procs": self.nprocs, "raise_insufficient": False, "mp_context": "forkserver"}
+    def plugin_args(self):
+        """Settings of the graph's process pool, bounded by the requested CPUs and memory."""
+        args = {"n_procs": self.nprocs, "raise_insufficient": False}
         if self.mem_gb:
             args["memory_gb"] = self.mem_gb
-        return {"plugin": "MultiProc", "plugin_args": args}
+        return args
 
 
 def _cuda_available():

@@ -148,3 +148,18 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         run(["--version"])
     assert info.value.code == 0 and "bids-deepwmh" in capsys.readouterr().out
+
+
+def test_only_staging_folders_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from bids_deepwmh.utils.bids import remove_stale_staging, staging_prefix
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    own = tmp_path / f"{staging_prefix()}abc"
+    stale = tmp_path / f"{staging_prefix().rsplit('-', 2)[0]}-{gone.stdout.strip()}-xyz"
+    for folder in (own, stale):
+        (folder / "sub-01").mkdir(parents=True)
+    remove_stale_staging(tmp_path)
+    assert own.exists() and not stale.exists()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -54,3 +56,27 @@ def test_rejects_unreadable_file(tmp_path):
     path.write_bytes(b"not a nifti")
     with pytest.raises(InvalidImageError, match="cannot be read"):
         conform(path)
+
+
+def test_refuses_a_header_without_position_and_says_why(tmp_path):
+    img = nib.Nifti1Image(brain_phantom()[0], np.eye(4))
+    img.set_sform(None, code=0)
+    img.set_qform(None, code=0)
+    path = tmp_path / "sub-x_FLAIR.nii.gz"
+    nib.save(img, path)
+    with pytest.raises(InvalidImageError, match=r"sub-x_FLAIR.nii.gz: .*qform and sform codes are both 0"):
+        conform(path)
+
+
+def test_refuses_a_truncated_file_and_says_so(tmp_path):
+    path = Path(save(brain_phantom()[0] * 100, tmp_path / "sub-x_FLAIR.nii.gz", dtype=np.int16))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(InvalidImageError, match="sub-x_FLAIR.nii.gz: the file is damaged or incomplete"):
+        conform(path)
+
+
+def test_messages_give_plain_numbers(tmp_path):
+    path = save(np.ones((30, 30, 30)), tmp_path / "sub-x_FLAIR.nii.gz")
+    with pytest.raises(InvalidImageError) as info:
+        conform(path)
+    assert "(30 x 30 x 30 mm)" in str(info.value) and "np." not in str(info.value)

@@ -1,8 +1,42 @@
 """The group report from a table of scans: every plot the data allow, and the flagged scans."""
 
+import re
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 from bids_deepwmh.reports.group import group_report_html
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _TagBalance(HTMLParser):
+    """Records every end tag that does not close the innermost open element, and what stays open."""
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.mismatched = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass  # <path ... />: opened and closed at once
+
+    def handle_endtag(self, tag):
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.mismatched.append((tag, list(self.open)))
+
+
+def _assert_well_formed(html):
+    balance = _TagBalance()
+    balance.feed(html)
+    balance.close()
+    assert not balance.mismatched and not balance.open, (balance.mismatched[:3], balance.open)
+    for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S):  # inline plots are XML
+        ET.fromstring(svg)
 
 
 def _row(participant, session, volume, flagged=False):
@@ -18,7 +52,7 @@ def test_group_report_has_every_plot_and_lists_flagged_scans():
     participants = {"sub-01": {"age": "61"}, "sub-02": {"age": "74"}, "sub-03": {"age": "n/a"},
                     "sub-04": {"age": "70"}}
     html = group_report_html(rows, participants, "summary text")
-    HTMLParser().feed(html)
+    _assert_well_formed(html)
     for title in ("WMH volume", "Periventricular versus deep", "WMH volume against age", "Change across sessions"):
         assert f"<h2>{title}</h2>" in html
     assert html.count("<svg") == 4
@@ -28,5 +62,6 @@ def test_group_report_has_every_plot_and_lists_flagged_scans():
 
 def test_group_report_without_ages_or_sessions():
     html = group_report_html([_row("sub-01", "n/a", 2.0), _row("sub-02", "n/a", 4.0)], {}, "summary")
+    _assert_well_formed(html)
     assert "against age" not in html and "across sessions" not in html
     assert "No scan was flagged" in html

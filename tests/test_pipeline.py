@@ -43,7 +43,11 @@ def test_failed_scan_does_not_stop_the_others(study, capsys):
     for name in GOOD:
         assert derivative_path(study["out"], name, label="WMH", suffix="mask", extension=".nii.gz").exists()
     crash_files = list((study["out"] / "logs").glob("crash-*.txt"))
-    assert crash_files and all(f.read_text().startswith("Node:") for f in crash_files)
+    assert crash_files
+    for crash in crash_files:  # every crash is the broken scan's, and says what is wrong with it
+        text = crash.read_text()
+        assert text.startswith("Node: ") and "sub_03_FLAIR_wf" in text.splitlines()[0]
+        assert "InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D image" in text
 
 
 def test_outputs_are_on_the_native_grid_and_consistent(study):
@@ -132,6 +136,10 @@ def test_outputs_pass_the_bids_validator(study):
 
 
 def test_rerun_resumes_and_says_why_a_scan_failed(study):
+    finished = [*study["work"].glob("**/register/result_register.pklz"),
+                *study["work"].glob("**/learned_wmh/result_learned_wmh.pklz")]
+    assert len(finished) == 4
+    before = {path: path.stat().st_mtime_ns for path in finished}
     proc = subprocess.run(
         [sys.executable, "-m", "bids_deepwmh", *study["args"]], capture_output=True, text=True, timeout=300,
     )
@@ -141,6 +149,7 @@ def test_rerun_resumes_and_says_why_a_scan_failed(study):
     assert "sub-02_FLAIR.nii.gz: done" in last_lines[1]
     assert "sub-03_FLAIR.nii.gz: FAILED (conform: InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D" \
         in last_lines[2]
+    assert {path: path.stat().st_mtime_ns for path in finished} == before  # reused, not recomputed
 
 
 def test_group_level_tables_and_agreement(study, capsys):
@@ -163,3 +172,18 @@ def test_group_level_tables_and_agreement(study, capsys):
     summary = (study["out"] / "group_wmh_summary.txt").read_text()
     assert "agreement of the final masks with manual masks (2 scan(s))" in summary
     assert run([str(study["bids"]), str(study["out"]), "group", "--participant-label", "99"]) == 18
+
+
+def test_a_failure_outside_every_step_is_reported_as_such(tmp_path, templateflow_home, monkeypatch, capsys):
+    from nipype.pipeline import engine as pe
+
+    def broken_engine(self, *args, **kwargs):
+        raise RuntimeError("Traceback ...\nOSError: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(pe.Workflow, "run", broken_engine)
+    bids_dir = write_dataset(tmp_path / "bids", resolution=2, scans=(("01", None, 1),))
+    code = run([str(bids_dir), str(tmp_path / "out"), "participant", "-w", str(tmp_path / "work"),
+                "--skip-bids-validation"])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "the run stopped outside any processing step: OSError: [Errno 28] No space left on device" in error

@@ -4,7 +4,7 @@ import argparse
 import os
 from pathlib import Path
 
-from bids_deepwmh import __version__
+from bids_deepwmh import DEFAULT_RANDOM_SEED, __version__
 
 
 def _positive_int(value):
@@ -94,7 +94,13 @@ def build_parser():
     )
     resources.add_argument(
         "--omp-nthreads", type=_positive_int, default=None,
-        help="threads per process (ITK, BLAS); default: min(nprocs, 8)",
+        help="threads per process for brain extraction and BLAS (ANTs and the network always run "
+        "on one thread, so that results never depend on it); default: min(nprocs, 8)",
+    )
+    resources.add_argument(
+        "--random-seed", type=int, default=DEFAULT_RANDOM_SEED, metavar="N",
+        help="seed of the registration's sampling and of training: the same input, options and "
+        "version give the same outputs, bit for bit, on the CPU",
     )
     resources.add_argument(
         "--mem-gb", "--mem", type=_positive_float, default=None,

@@ -1,6 +1,7 @@
 """``deepwmh``: run the participant or group level and report what happened to each scan."""
 
 import logging
+import os
 import sys
 import time
 
@@ -10,6 +11,7 @@ from bids_deepwmh.config import Config
 from bids_deepwmh.model.bundle import BundleError, load_bundle
 from bids_deepwmh.utils.bids import UsageError, check_paths
 from bids_deepwmh.utils.logs import LOG_FORMAT
+from bids_deepwmh.utils.workers import RunInterrupted, stop_on_signals
 
 logger = logging.getLogger("deepwmh")
 
@@ -20,24 +22,38 @@ def main(argv=None):
 
 
 def run(argv=None):
+    """Run the level the command line asks for; return the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        config = Config.from_args(args)
-        check_paths(config.bids_dir, config.output_dir, config.work_dir)
-        log_file = _setup_logging(config)
-        if config.analysis_level == "participant":
-            return run_participant(config)
-        if config.analysis_level == "train":
-            return run_train(config, log_file)
-        from bids_deepwmh.group import run_group
-
-        return run_group(config)
+        with stop_on_signals():
+            return _run_level(args)
     except UsageError as exc:
         print(f"deepwmh: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BundleError as exc:
         print(f"deepwmh: error: {exc}", file=sys.stderr)
         return UsageError.exit_code
+    except GraphError as exc:
+        print(f"deepwmh: error: the run stopped outside any processing step: {exc}\n"
+              "Outputs already written are kept; rerun the same command to resume.", file=sys.stderr)
+        return 1
+    except RunInterrupted as exc:
+        print(f"deepwmh: stopped by {exc.name}; its worker processes were stopped. Outputs already "
+              "written are complete; rerun the same command (same work folder) to resume.", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run_level(args):
+    config = Config.from_args(args)
+    check_paths(config.bids_dir, config.output_dir, config.work_dir)
+    log_file = _setup_logging(config)
+    if config.analysis_level == "participant":
+        return run_participant(config)
+    if config.analysis_level == "train":
+        return run_train(config, log_file)
+    from bids_deepwmh.group import run_group
+
+    return run_group(config)
 
 
 def _setup_logging(config):
@@ -47,7 +63,7 @@ def _setup_logging(config):
     log_dir = config.output_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     formatter = logging.Formatter(LOG_FORMAT)
-    log_path = log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path = log_dir / f"deepwmh-{config.analysis_level}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     log_file = logging.FileHandler(log_path)
     log_file.setFormatter(formatter)
     terminal = logging.StreamHandler()
@@ -95,24 +111,43 @@ def _configure_nipype(config):
     nipype_logging.update_logging(nipype_config)
 
 
+class GraphError(RuntimeError):
+    """The run stopped outside any processing step (in the engine or the plugin)."""
+
+
 def _run_graph(wf, config):
-    """Run ``wf`` in the work folder; return the crashed nodes by name (the others ran to the end)."""
+    """Run ``wf`` in the work folder; return the crashed nodes by name (the others ran to the end).
+
+    Nodes run in a pool of worker processes (a forkserver, as in fMRIPrep: a fork of this process
+    would copy its OpenMP and ITK thread pools half-way, and a forked worker once hung).  On SIGTERM
+    or SIGINT (see :func:`run`) the workers are stopped before :class:`RunInterrupted` goes on.
+    """
+    from niworkflows.engine.plugin import MultiProcPlugin
+
     from bids_deepwmh.utils.status import track_failures
+    from bids_deepwmh.utils.workers import stop_workers, worker_pool
 
     wf.base_dir = str(config.work_dir)
-    plugin = config.plugin_settings()
     failures = {}
-    plugin["plugin_args"]["status_callback"] = track_failures(failures)
+    plugin_args = {**config.plugin_args(), "status_callback": track_failures(failures)}
+    pool = worker_pool(config.nprocs, os.getpid())
     try:
-        wf.run(**plugin)
-    except RuntimeError:  # Nipype: some nodes crashed
-        pass
+        wf.run(plugin=MultiProcPlugin(pool=pool, plugin_args=plugin_args))
+    except RuntimeError as exc:  # Nipype: some nodes crashed, or the engine itself failed
+        message = str(exc).strip()
+        if not failures:
+            raise GraphError(message.splitlines()[-1] if message else type(exc).__name__) from exc
+    except RunInterrupted:
+        logger.warning("stopping: %d worker process(es) ended", stop_workers(pool))
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return failures
 
 
 def run_participant(config):
     """Build and run the graph; print one line per scan; 0 if all done, 1 if some failed."""
-    from bids_deepwmh.utils.bids import write_dataset_description
+    from bids_deepwmh.utils.bids import remove_stale_staging, write_dataset_description
     from bids_deepwmh.utils.status import scan_status
     from bids_deepwmh.workflows.base import init_deepwmh_wf
 
@@ -121,9 +156,11 @@ def run_participant(config):
     config.set_environment()
     _configure_nipype(config)
     write_dataset_description(config.output_dir, config.bids_dir)
+    remove_stale_staging(config.output_dir)
     logger.info("bids-deepwmh %s: %d FLAIR(s) to process with the model %s%s", __version__, len(flair_files),
                 bundle.path, " on the GPU" if config.use_gpu else "")
-    wf = init_deepwmh_wf(flair_files, config.output_dir, bundle, config.omp_nthreads, config.use_gpu, config.mirror)
+    wf = init_deepwmh_wf(flair_files, config.output_dir, bundle, omp_nthreads=config.omp_nthreads,
+                         use_gpu=config.use_gpu, mirror=config.mirror, random_seed=config.random_seed)
     failures = _run_graph(wf, config)
     if failures:
         logger.warning("%d step(s) failed; crash reports in %s", len(failures), config.output_dir / "logs")
@@ -182,8 +219,10 @@ def run_train(config, log_file=None):
     logger.info("bids-deepwmh %s: training on %d FLAIR(s)%s; the model goes to %s", __version__, len(scans),
                 " on the GPU" if config.use_gpu else "", bundle_dir)
     command = "deepwmh " + " ".join(sys.argv[1:])
-    wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", config.train_settings, command,
-                       config.omp_nthreads, config.use_gpu, log_file, reference_scans=reference_scans)
+    settings = {"seed": config.random_seed, **config.train_settings}
+    wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", settings, command,
+                       config.omp_nthreads, config.use_gpu, log_file, reference_scans=reference_scans,
+                       random_seed=config.random_seed)
     failures = _run_graph(wf, config)
     if failures:
         log_dir = config.output_dir / "logs"

@@ -1,5 +1,6 @@
 """Read a FLAIR, reorient it to RAS+, clean its values and reject what is not a 3D brain image."""
 
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +15,11 @@ MIN_EXTENT_MM = 60.0  # a brain is about 140 mm across; anything smaller in any 
 MIN_SLICES = 8
 
 
+def _mm(values):
+    """``(0.9, 0.9, 5.0)`` -> ``"0.9 x 0.9 x 5 mm"``: numbers as a person writes them."""
+    return " x ".join(f"{float(v):.3g}" for v in values) + " mm"
+
+
 def conform(in_file):
     """Return ``in_file`` as a float32 RAS+ image with finite values.
 
@@ -24,25 +30,43 @@ def conform(in_file):
         img = nib.load(str(in_file))
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InvalidImageError(f"{name}: cannot be read as NIfTI ({exc})") from exc
+    if int(img.header["qform_code"]) == 0 and int(img.header["sform_code"]) == 0:
+        raise InvalidImageError(
+            f"{name}: its header says nothing of where the image lies in the scanner (qform and sform "
+            "codes are both 0), so its orientation, left and right included, is unknown; convert the "
+            "DICOM files again (e.g. with dcm2niix)"
+        )
     shape = img.shape
     if len(shape) == 4 and shape[3] == 1:
         img = img.slicer[..., 0]
     elif len(shape) != 3:
-        raise InvalidImageError(f"{name}: expected a 3D image, got shape {shape}")
+        raise InvalidImageError(
+            f"{name}: expected a 3D image, got {len(shape)} dimensions ({' x '.join(map(str, shape))} voxels)"
+        )
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
-        raise InvalidImageError(f"{name}: invalid voxel sizes {tuple(zooms)}")
+        raise InvalidImageError(f"{name}: its header gives impossible voxel sizes ({_mm(zooms)})")
     if not np.all(np.isfinite(img.affine)) or abs(np.linalg.det(img.affine[:3, :3])) < 1e-6:
-        raise InvalidImageError(f"{name}: the affine is singular or not finite")
+        raise InvalidImageError(f"{name}: its header's voxel-to-scanner transform is degenerate (not invertible)")
     if sorted(img.shape)[1] < MIN_SLICES:
-        raise InvalidImageError(f"{name}: shape {img.shape} has too few voxels to hold a brain")
+        raise InvalidImageError(
+            f"{name}: {' x '.join(map(str, img.shape))} voxels are too few to hold a brain "
+            f"(at least {MIN_SLICES} slices in two directions)"
+        )
     extent = np.asarray(img.shape) * zooms
     if np.any(extent < MIN_EXTENT_MM):
         raise InvalidImageError(
-            f"{name}: field of view {tuple(np.round(extent))} mm is too small for a brain"
+            f"{name}: its field of view ({_mm(extent)}) is too small for a brain "
+            f"(at least {MIN_EXTENT_MM:.0f} mm in every direction)"
         )
     canonical = nib.as_closest_canonical(img)
-    data = np.asarray(canonical.dataobj, dtype=np.float32)
+    try:
+        data = np.asarray(canonical.dataobj, dtype=np.float32)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:
+        raise InvalidImageError(
+            f"{name}: the file is damaged or incomplete (its data end before the image does: {exc}); "
+            "copy or convert it again"
+        ) from exc
     finite = np.isfinite(data)
     if not finite.all():
         data = np.where(finite, data, 0).astype(np.float32)

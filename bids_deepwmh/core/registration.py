@@ -5,7 +5,9 @@ from pathlib import Path
 
 import ants
 import numpy as np
+from ants.config import set_ants_deterministic
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.core.images import ants_data, like, to_ants
 
 # The metric is computed only inside the template's brain grown by this margin, so that
@@ -13,7 +15,7 @@ from bids_deepwmh.core.images import ants_data, like, to_ants
 METRIC_MARGIN_MM = 6.0
 
 
-def register_to_template(moving, brain, fixed, out_dir, random_seed=20240101):
+def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RANDOM_SEED):
     """Affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
 
     ``moving`` is the FLAIR (nibabel, native space) and ``brain`` its boolean brain mask; only
@@ -22,7 +24,12 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=20240101):
     forward (native to template) and inverse composite transforms written in ``out_dir``, and
     the similarity (Mattes mutual information, lower is better) of the warped image to the
     template inside its brain.
+
+    The result is the same bit for bit from run to run only when ITK runs on one thread in this
+    process (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` before ITK's first use, as every run of
+    the App sets): with two threads, two runs of the same seed land up to a voxel apart.
     """
+    set_ants_deterministic(on=True, seed_value=random_seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.asanyarray(moving.dataobj, dtype=np.float32)
@@ -44,7 +51,6 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=20240101):
         mask_all_stages=True,
         outprefix=prefix,
         write_composite_transform=True,
-        random_seed=random_seed,
     )
     forward = out_dir / "from-native_to-template_xfm.h5"
     inverse = out_dir / "from-template_to-native_xfm.h5"

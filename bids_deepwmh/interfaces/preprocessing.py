@@ -89,6 +89,7 @@ class _RegisterInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
     brain_mask = File(exists=True, mandatory=True, desc="the FLAIR's brain: only it is registered")
     template = File(exists=True, mandatory=True, desc="template brain image (fixed)")
+    random_seed = traits.Int(mandatory=True, desc="seed of the metric's sampling")
 
 
 class _RegisterOutputSpec(TraitedSpec):
@@ -108,7 +109,7 @@ class RegisterToTemplate(SimpleInterface):
 
         forward, inverse, similarity = register_to_template(
             nib.load(self.inputs.in_file), nib.load(self.inputs.brain_mask).get_fdata() > 0,
-            nib.load(self.inputs.template), runtime.cwd,
+            nib.load(self.inputs.template), runtime.cwd, random_seed=self.inputs.random_seed,
         )
         self._results.update(
             forward_transform=str(forward), inverse_transform=str(inverse), similarity=similarity

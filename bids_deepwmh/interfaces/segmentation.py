@@ -179,7 +179,6 @@ class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
     mirror = traits.Bool(False, usedefault=True, desc="average the 8 mirrored predictions")
-    num_threads = traits.Int(1, usedefault=True, desc="CPU threads for PyTorch")
 
 
 class _LearnedWMHOutputSpec(TraitedSpec):
@@ -202,7 +201,9 @@ class LearnedWMH(SimpleInterface):
         from bids_deepwmh.model.bundle import load_bundle
         from bids_deepwmh.model.inference import segment_scan
 
-        torch.set_num_threads(self.inputs.num_threads)
+        # One thread: as fast as two here (oneDNN), and the sums of the convolutions then never
+        # depend on --nprocs or --omp-nthreads, so the probability map is the same bit for bit.
+        torch.set_num_threads(1)
         bundle = load_bundle(self.inputs.model)
         score = nib.load(self.inputs.score) if bundle.uses_score and isdefined(self.inputs.score) else None
         flair = nib.load(self.inputs.in_file)

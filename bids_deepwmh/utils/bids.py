@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -188,6 +189,25 @@ def write_dataset_description(output_dir, bids_dir):
 # Files that BIDS does not define (the validator would call them errors).
 BIDSIGNORE = ("*_xfm.h5", "*_xfm.json", "*_morph.tsv", "*_morph.json", "*_quality.json", "sub-*/figures",
               "sub-*.html", "logs/", "group_*")
+
+
+STAGING = ".deepwmh-staging"  # hidden folders of the output folder where derivatives are written first
+
+
+def staging_prefix():
+    """Name prefix of a staging folder of this process (host and process id)."""
+    return f"{STAGING}-{socket.gethostname()}-{os.getpid()}-"
+
+
+def remove_stale_staging(output_dir):
+    """Remove staging folders left by processes of this host that no longer exist (a killed run)."""
+    import psutil
+
+    this_host = f"{STAGING}-{socket.gethostname()}-"
+    for folder in Path(output_dir).glob(f"{this_host}*"):
+        pid = folder.name[len(this_host):].split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_atomic(path, text):

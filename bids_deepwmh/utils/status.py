@@ -11,6 +11,15 @@ _WRAPPERS = {"NodeExecutionError", "RuntimeError"}  # Nipype's wrappers around t
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
 
 
+SCAN_ATTRIBUTE = "deepwmh_scan"  # set on every node of a scan's branch: the FLAIR it processes
+
+
+def mark_scan_nodes(wf, flair_file):
+    """Record ``flair_file`` on every node of ``wf``, so that a crash names its scan."""
+    for name in wf.list_node_names():
+        setattr(wf.get_node(name), SCAN_ATTRIBUTE, str(flair_file))
+
+
 def track_failures(failures):
     """A Nipype ``status_callback`` that records crashed nodes in ``failures`` by full name."""
 
@@ -49,10 +58,8 @@ class ScanStatus:
 
 def scan_status(flair_file, output_dir, failures):
     """Done when no node of the scan crashed and its WMH mask and table exist."""
-    from bids_deepwmh.workflows.base import scan_workflow_name
-
-    prefix = f".{scan_workflow_name(flair_file)}."
-    crashed = sorted(name for name in failures if prefix in f".{name}")
+    crashed = sorted(name for name, node in failures.items()
+                     if getattr(node, SCAN_ATTRIBUTE, None) == str(flair_file))
     if crashed:
         stage = crashed[0].split(".")[-1]
         return ScanStatus(flair_file, False, f"{stage}: {crash_reason(crashed[0], Path(output_dir) / 'logs')}")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from nipype.pipeline import engine as pe
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
+from bids_deepwmh.utils.status import mark_scan_nodes
 from bids_deepwmh.workflows.outputs import init_outputs_wf
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
 from bids_deepwmh.workflows.reports import init_report_wf
@@ -17,20 +19,22 @@ def scan_workflow_name(flair_file):
     return re.sub(r"\W", "_", stem.replace("-", "_")) + "_wf"
 
 
-def init_deepwmh_wf(flair_files, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False,
-                    name="deepwmh_wf"):
+def init_deepwmh_wf(flair_files, output_dir, bundle, *, omp_nthreads=1, use_gpu=False, mirror=False,
+                    random_seed=DEFAULT_RANDOM_SEED, name="deepwmh_wf"):
     """Every FLAIR gets its own independent branch, so a failure stays in its branch.
     ``bundle``: the loaded model bundle (:func:`bids_deepwmh.model.bundle.load_bundle`)."""
     wf = pe.Workflow(name=name)
     for flair_file in flair_files:
-        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads, use_gpu, mirror)])
+        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=omp_nthreads,
+                                           use_gpu=use_gpu, mirror=mirror, random_seed=random_seed)])
     return wf
 
 
-def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu=False, mirror=False, name=None):
+def init_single_flair_wf(flair_file, output_dir, bundle, *, omp_nthreads=1, use_gpu=False, mirror=False,
+                         random_seed=DEFAULT_RANDOM_SEED, name=None):
     """Preprocess, segment and write the derivatives, quality flags and figures of one FLAIR."""
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
-    preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu)
+    preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
     segmentation_wf = init_segmentation_wf(bundle, use_gpu=use_gpu, mirror=mirror, omp_nthreads=omp_nthreads)
     outputs_wf = init_outputs_wf(output_dir, flair_file, bundle)
@@ -73,4 +77,5 @@ def init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=1, use_gpu
             ("outputnode.outside_tissue_ml", "inputnode.outside_tissue_ml"),
         ]),
     ])  # fmt: skip
+    mark_scan_nodes(wf, flair_file)
     return wf

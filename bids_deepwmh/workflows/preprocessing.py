@@ -3,15 +3,18 @@
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.preprocessing import BrainExtraction, Conform, N4BiasCorrection, RegisterToTemplate
 
 
-def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, name="preprocessing_wf"):
+def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_RANDOM_SEED,
+                          name="preprocessing_wf"):
     """Inputs: ``in_file`` (a FLAIR).  Outputs on the conformed (RAS+) grid: ``flair``
     (bias-corrected), ``brain_mask`` (with its sidecar ``brain_mask_metadata``), and the
     ``forward_transform`` (FLAIR to template) and ``inverse_transform``, with the registration
-    ``similarity``."""
+    ``similarity``.  ANTs (N4, registration) runs on one thread with ``random_seed``: the same
+    input then gives the same transforms, bit for bit."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["in_file"]), name="inputnode")
     outputnode = pe.Node(
@@ -26,10 +29,10 @@ def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, name="preprocessing_
         BrainExtraction(use_gpu=use_gpu, num_threads=omp_nthreads),
         name="brain_extraction", n_procs=omp_nthreads, mem_gb=3,
     )
-    n4 = pe.Node(N4BiasCorrection(), name="n4", n_procs=omp_nthreads, mem_gb=1.5)
+    n4 = pe.Node(N4BiasCorrection(), name="n4", mem_gb=1.5)
     register = pe.Node(
-        RegisterToTemplate(template=template.registration_target()),
-        name="register", n_procs=omp_nthreads, mem_gb=2,
+        RegisterToTemplate(template=template.registration_target(), random_seed=random_seed),
+        name="register", mem_gb=2,
     )
     wf.connect([
         (inputnode, conform, [("in_file", "in_file")]),

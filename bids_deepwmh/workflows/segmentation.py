@@ -35,8 +35,8 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, omp_nthreads=1,
         name="anatomical_wmh", mem_gb=2,
     )
     learned = pe.Node(
-        LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror, num_threads=omp_nthreads),
-        name="learned_wmh", n_procs=omp_nthreads, mem_gb=3,
+        LearnedWMH(model=str(bundle.path), use_gpu=use_gpu, mirror=mirror),
+        name="learned_wmh", mem_gb=3,
     )
     tissue = pe.Node(
         WMHTissue(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()), name="wmh_tissue", mem_gb=1

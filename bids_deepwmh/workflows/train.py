@@ -4,6 +4,7 @@ them, anatomical pseudo-labels, then the two-stage training into a model bundle.
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
 from bids_deepwmh.interfaces.training import TrainModel
@@ -13,7 +14,8 @@ from bids_deepwmh.workflows.reference import connect_to_reference, init_referenc
 
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
-                  use_gpu=False, progress_log=None, reference_scans=None, name="deepwmh_wf"):
+                  use_gpu=False, progress_log=None, reference_scans=None, random_seed=DEFAULT_RANDOM_SEED,
+                  name="deepwmh_wf"):
     """``scans``: dicts with the raw ``file``, its ``name``, ``dataset``, ``license`` and ``group``;
     ``reference_scans``: those of them the normal-appearing reference is built from (default: all).
 
@@ -43,7 +45,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     for i, scan in enumerate(scans, start=1):
         scan_name = scan_workflow_name(scan["file"])
         scan_wf = pe.Workflow(name=scan_name)
-        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu)
+        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
         preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
         scan_wf.add_nodes([preprocessing_wf])
         pseudo_labels = pe.Node(

@@ -1,0 +1,93 @@
+"""The processes that run the graph's nodes: started for this run, stopped with it.
+
+Nipype's nodes run in worker processes (niworkflows' ``MultiProcPlugin`` over a forkserver
+pool, as in fMRIPrep).  A worker must never outlive the run that started it: on SIGTERM or
+SIGINT the run stops them before it exits, and a worker whose run was killed (SIGKILL, out of
+memory) exits by itself.
+"""
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from multiprocessing import get_context
+
+ORPHAN_CHECK_SECONDS = 2.0  # how often a worker checks that its run is still alive
+_PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent exits
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class RunInterrupted(BaseException):
+    """The run got SIGTERM or SIGINT (a scheduler, a container runtime or Ctrl-C)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum
+
+
+def worker_pool(n_procs, run_pid):
+    """A forkserver pool of ``n_procs`` workers that exit when the process ``run_pid`` is gone."""
+    return ProcessPoolExecutor(
+        max_workers=n_procs, mp_context=get_context("forkserver"),
+        initializer=_start_worker, initargs=(os.getcwd(), run_pid),
+    )
+
+
+def _start_worker(cwd, run_pid):
+    """Each worker: the run's folder, no network check, and exit with the run."""
+    os.chdir(cwd)
+    os.environ["NIPYPE_NO_ET"] = "1"
+    if sys.platform.startswith("linux"):  # die with the forkserver, which exits when the run dies
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_exit_without, args=(run_pid,), daemon=True, name="deepwmh-run-watch").start()
+
+
+def _exit_without(run_pid):
+    """Exit this worker once the run's process no longer exists (the portable fallback)."""
+    while True:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+        try:
+            os.kill(run_pid, 0)
+        except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user
+            os._exit(1)
+
+
+@contextmanager
+def stop_on_signals():
+    """Turn SIGTERM and SIGINT into :class:`RunInterrupted` in the main thread while inside."""
+
+    def interrupt(signum, frame):
+        raise RunInterrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_workers(pool, grace_seconds=5.0):
+    """Cancel queued nodes and end every process this run started (the pool's workers and its
+    forkserver): SIGTERM, then SIGKILL after the grace time.  Returns how many were running."""
+    import psutil
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = psutil.Process().children(recursive=True)
+    for worker in workers:
+        with suppress(psutil.NoSuchProcess):
+            worker.terminate()
+    _, alive = psutil.wait_procs(workers, timeout=grace_seconds)
+    for worker in alive:
+        with suppress(psutil.NoSuchProcess):
+            worker.kill()
+    return len(workers)
