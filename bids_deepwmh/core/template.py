@@ -42,10 +42,11 @@ def tissue_probability(label, resolution=OUTPUT_RESOLUTION):
 
 def aseg(resolution=OUTPUT_RESOLUTION):
     """The FreeSurfer-style ``seg-aseg`` segmentation (pybids' TemplateFlow layout has no ``seg``
-    entity, so it is picked among the template's ``dseg`` files by name)."""
+    entity, so it is picked by name among the template's ``dseg`` files of no atlas and no
+    ``desc``: without those two filters TemplateFlow would fetch its 29 atlases on first use)."""
     from templateflow import api
 
-    found = api.get(TEMPLATE, resolution=resolution, suffix="dseg", extension=".nii.gz")
+    found = api.get(TEMPLATE, resolution=resolution, suffix="dseg", atlas=None, desc=None, extension=".nii.gz")
     found = [str(p) for p in (found if isinstance(found, list) else [found])]
     matches = [p for p in found if "_seg-aseg_" in p]
     if len(matches) != 1:

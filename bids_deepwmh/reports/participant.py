@@ -105,6 +105,7 @@ def generate_reports(output_dir, participants, bundle, command, statuses):
     from nireports.assembler.report import Report
 
     from bids_deepwmh.data import load
+    from bids_deepwmh.reports.offline import make_self_contained
 
     versions = software_versions()
     write_citation(output_dir, bundle, versions)
@@ -120,9 +121,11 @@ def generate_reports(output_dir, participants, bundle, command, statuses):
                           "date": time.strftime("%Y-%m-%d %H:%M:%S %z")},
         }
         try:
-            Report(output_dir, None, bootstrap_file=load("reports-spec.yml"),
-                   reportlets_dir=Path(output_dir) / f"sub-{subject}" / "figures", metadata={"provenance": provenance},
-                   subject=subject).generate_report()
+            report = Report(output_dir, None, bootstrap_file=load("reports-spec.yml"),
+                            reportlets_dir=Path(output_dir) / f"sub-{subject}" / "figures",
+                            metadata={"provenance": provenance}, subject=subject)
+            report.generate_report()
+            make_self_contained(report.out_filename)  # NiReports' template loads Bootstrap from CDNs
         except Exception as exc:  # a report must never hide the outputs it describes
             logger.warning("sub-%s: the HTML report could not be written (%s: %s)", subject, type(exc).__name__, exc)
             failed.append(subject)
