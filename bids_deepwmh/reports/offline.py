@@ -82,5 +82,6 @@ def inline_remote_assets(html):
 
 def make_self_contained(path):
     """Rewrite the HTML file ``path`` with its remote scripts and stylesheets inline."""
-    text = path.read_text(encoding="utf-8")
-    path.write_text(inline_remote_assets(text), encoding="utf-8")
+    from bids_deepwmh.utils.bids import write_atomic
+
+    write_atomic(path, inline_remote_assets(path.read_text(encoding="utf-8")))

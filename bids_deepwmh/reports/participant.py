@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
+from bids_deepwmh.utils.bids import write_atomic
 
 logger = logging.getLogger("deepwmh")
 
@@ -92,10 +93,10 @@ def write_citation(output_dir, bundle, versions):
     log_dir = Path(output_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     listed = "\n".join(f"{i}. {ref}" for i, ref in enumerate(references, start=1))
-    (log_dir / "CITATION.md").write_text(f"{text}\n\n### References\n\n{listed}\n")
+    write_atomic(log_dir / "CITATION.md", f"{text}\n\n### References\n\n{listed}\n")
     items = "".join(f"<li>{escape(ref)}</li>" for ref in references)
-    (log_dir / "CITATION.html").write_text(
-        f"<html><body>\n<p>{escape(text)}</p>\n<h4>References</h4>\n<ol>{items}</ol>\n</body></html>\n")
+    write_atomic(log_dir / "CITATION.html",
+                 f"<html><body>\n<p>{escape(text)}</p>\n<h4>References</h4>\n<ol>{items}</ol>\n</body></html>\n")
 
 
 def generate_reports(output_dir, participants, bundle, command, statuses):

@@ -211,8 +211,10 @@ def remove_stale_staging(output_dir):
 
 
 def write_atomic(path, text):
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file renamed over it: a reader, or a
+    run writing the same file at once, never sees half of it."""
     tmp = Path(f"{path}.tmp{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
