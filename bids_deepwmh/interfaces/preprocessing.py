@@ -3,6 +3,7 @@
 import nibabel as nib
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
+from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.interfaces.utils import out_path
 
 
@@ -89,7 +90,7 @@ class _RegisterInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
     brain_mask = File(exists=True, mandatory=True, desc="the FLAIR's brain: only it is registered")
     template = File(exists=True, mandatory=True, desc="template brain image (fixed)")
-    random_seed = traits.Int(mandatory=True, desc="seed of the metric's sampling")
+    random_seed = traits.Int(DEFAULT_RANDOM_SEED, usedefault=True, desc="seed of the metric's sampling")
 
 
 class _RegisterOutputSpec(TraitedSpec):
