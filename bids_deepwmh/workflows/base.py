@@ -36,7 +36,7 @@ def init_single_flair_wf(flair_file, output_dir, bundle, *, omp_nthreads=1, use_
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
     preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)
-    segmentation_wf = init_segmentation_wf(bundle, use_gpu=use_gpu, mirror=mirror, omp_nthreads=omp_nthreads)
+    segmentation_wf = init_segmentation_wf(bundle, use_gpu=use_gpu, mirror=mirror)
     outputs_wf = init_outputs_wf(output_dir, flair_file, bundle)
     report_wf = init_report_wf(output_dir, flair_file, bundle)
     wf.connect([

@@ -8,7 +8,7 @@ from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, LearnedWMH, Regi
 from bids_deepwmh.interfaces.utils import ApplyTransform
 
 
-def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, omp_nthreads=1, name="segmentation_wf"):
+def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentation_wf"):
     """Inputs: ``flair``, ``brain_mask``, ``inverse_transform``.  Outputs on the FLAIR's
     (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of ``bundle``, kept to the
     ``tissue`` where WMH can be (with ``outside_tissue_ml``, what the network found elsewhere),
