@@ -65,6 +65,36 @@ def test_registration_recovers_a_shift(phantom, tmp_path):
     assert reg.inverse_transform.endswith(".h5") and reg.similarity < 0
 
 
+def _turned(angle_deg, centre):
+    """A rotation of the world by ``angle_deg`` about the left-right axis through ``centre``: what an
+    oblique acquisition's header adds to the same voxels."""
+    angle = np.deg2rad(angle_deg)
+    turn = np.eye(4)
+    turn[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    to_centre, back = np.eye(4), np.eye(4)
+    to_centre[:3, 3], back[:3, 3] = -np.asarray(centre), centre
+    return back @ turn @ to_centre
+
+
+def test_n4_and_registration_do_not_change_when_only_the_header_turns(phantom, tmp_path):
+    shifted = ndimage.shift(phantom["image"] * 500, (4, -3, 2), order=1)
+    brain = ndimage.shift(phantom["brain"], (4, -3, 2), order=0)
+    corrected, template_wm = {}, {}
+    for name, affine in (("plain", np.eye(4)), ("oblique", _turned(25, np.array(SHAPE) / 2))):
+        flair = save(shifted, tmp_path / f"{name}.nii.gz", affine)
+        brain_mask = save(brain, tmp_path / f"{name}_brain.nii.gz", affine, dtype=np.uint8)
+        n4 = run(N4BiasCorrection(in_file=flair, brain_mask=brain_mask), tmp_path, f"n4_{name}")
+        reg = run(RegisterToTemplate(in_file=n4.out_file, brain_mask=brain_mask, template=phantom["flair"]),
+                  tmp_path, f"register_{name}")
+        back = run(ApplyTransform(in_file=phantom["wm_prob"], reference=flair, transform=reg.inverse_transform),
+                   tmp_path, f"apply_{name}")
+        corrected[name], template_wm[name] = nib.load(n4.out_file).get_fdata(), nib.load(back.out_file).get_fdata()
+    assert np.array_equal(corrected["plain"], corrected["oblique"])  # the same voxels, bit for bit
+    assert dice(template_wm["plain"] > 0.5, ndimage.shift(phantom["wm"], (4, -3, 2), order=0)) > 0.95
+    plain, oblique = template_wm["plain"], template_wm["oblique"]
+    assert dice(plain > 0.5, oblique > 0.5) > 0.99 and np.abs(plain - oblique).mean() < 0.01
+
+
 def test_brain_extraction_keeps_a_skull_stripped_brain_and_binarised_resampling(phantom, tmp_path):
     out = run(BrainExtraction(in_file=phantom["flair"]), tmp_path, "brain_extraction")
     mask = np.asarray(nib.load(out.out_mask).dataobj)

@@ -3,7 +3,7 @@
 import ants
 import numpy as np
 
-from bids_deepwmh.core.images import ants_data, like, to_ants
+from bids_deepwmh.core.images import ants_data, like, to_ants, voxel_aligned
 
 # Shrink so that the field is fitted on voxels of about this size: fast, and the field is smooth.
 FIT_VOXEL_MM = 4.0
@@ -17,10 +17,11 @@ def n4_correct(img, brain):
     mask = np.asarray(brain, bool)
     in_plane = min(img.header.get_zooms()[:3])
     shrink = int(max(1, min(4, round(FIT_VOXEL_MM / in_plane))))
-    ants_img = to_ants(like(data + 1e-3 * mask, img))
+    aligned = voxel_aligned(img)
+    ants_img = to_ants(like(data + 1e-3 * mask, aligned))
     corrected = ants.n4_bias_field_correction(
         ants_img,
-        mask=to_ants(like(mask, img)),
+        mask=to_ants(like(mask, aligned)),
         shrink_factor=shrink,
         convergence={"iters": [50, 50, 30], "tol": 1e-6},
     )

@@ -28,6 +28,19 @@ def like(data, reference, dtype=np.float32):
     return out
 
 
+def voxel_aligned(img):
+    """The same voxels on a grid whose axes are the world's: the header's rotation (an oblique
+    acquisition) dropped, the voxel sizes kept.  What is computed on it depends on the voxels alone,
+    however the header turns them."""
+    aligned = nib.Nifti1Image(np.zeros((1, 1, 1)), np.diag(np.r_[voxel_sizes(img), 1.0]))
+    return like(np.asanyarray(img.dataobj), aligned)
+
+
+def voxel_sizes(img):
+    """The voxel sizes (mm) the header states: the same numbers however the header is rotated."""
+    return np.asarray(img.header.get_zooms()[:3], dtype=float)
+
+
 def voxel_volume_mm3(img):
     """Volume of one voxel of ``img`` in mm³."""
     return float(abs(np.linalg.det(img.affine[:3, :3])))

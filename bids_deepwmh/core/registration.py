@@ -4,15 +4,18 @@ import shutil
 from pathlib import Path
 
 import ants
+import nibabel as nib
 import numpy as np
 from ants.config import set_ants_deterministic
+from scipy import ndimage
 
 from bids_deepwmh import DEFAULT_RANDOM_SEED
-from bids_deepwmh.core.images import ants_data, like, to_ants
+from bids_deepwmh.core.images import ants_data, like, to_ants, voxel_sizes
 
 # The metric is computed only inside the template's brain grown by this margin, so that
 # the empty space around both brains does not count in the match.
 METRIC_MARGIN_MM = 6.0
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])  # nibabel's world is RAS, ITK's LPS
 
 
 def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RANDOM_SEED):
@@ -20,9 +23,11 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
 
     ``moving`` is the FLAIR (nibabel, native space) and ``brain`` its boolean brain mask; only
     the brain is registered, to ``fixed``, the template's brain, and every stage measures the
-    match only near the template's brain (``METRIC_MARGIN_MM``).  Returns the paths of the
-    forward (native to template) and inverse composite transforms written in ``out_dir``, and
-    the similarity (Mattes mutual information, lower is better) of the warped image to the
+    match only near the template's brain (``METRIC_MARGIN_MM``).  It starts from the FLAIR's voxel
+    axes laid along the template's and the centres of mass matched (:func:`voxel_axes_start`), so
+    that how the header turns the voxels (an oblique acquisition) does not change the result.
+    Returns the paths of the forward (native to template) and inverse composite transforms
+    written in ``out_dir``, and the similarity (Mattes mutual information, lower is better) of the warped image to the
     template inside its brain.
 
     The result is the same bit for bit from run to run only when ITK runs on one thread in this
@@ -35,11 +40,14 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
     data = np.asanyarray(moving.dataobj, dtype=np.float32)
     brain = np.asarray(brain, bool)
     ceiling = np.percentile(data[brain], 99.5)
-    moving_ants = to_ants(like(np.clip(data, 0, ceiling) * brain, moving))
+    moving_brain = like(np.clip(data, 0, ceiling) * brain, moving)
+    moving_ants = to_ants(moving_brain)
     fixed_ants = to_ants(fixed)
     fixed_brain = ants.get_mask(fixed_ants, low_thresh=1e-3, cleanup=0)
     margin = max(1, round(METRIC_MARGIN_MM / min(fixed_ants.spacing)))
     prefix = str(out_dir / "reg_")
+    start = str(out_dir / "start.mat")
+    ants.write_transform(voxel_axes_start(moving_brain, fixed), start)
     result = ants.registration(
         fixed=fixed_ants,
         moving=moving_ants,
@@ -49,6 +57,7 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
         reg_iterations=(40, 20, 0),
         mask=ants.iMath(fixed_brain, "MD", margin),
         mask_all_stages=True,
+        initial_transform=[start],
         outprefix=prefix,
         write_composite_transform=True,
     )
@@ -60,6 +69,24 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
         fixed_ants, result["warpedmovout"], metric_type="MattesMutualInformation", fixed_mask=fixed_brain,
     )
     return forward, inverse, float(similarity)
+
+
+def voxel_axes_start(moving, fixed):
+    """The affine where the registration starts, template to FLAIR millimetres (ITK's LPS): the
+    template's axes turned onto the FLAIR's voxel axes, about the intensity-weighted centres of
+    mass of the nibabel images ``moving`` and ``fixed``.
+
+    Technologists lay 2D slices along the head, so the voxel axes are as good a start as the
+    scanner's axes, and one that does not move when only the header turns."""
+    voxel_axes = moving.affine[:3, :3] / voxel_sizes(moving)
+    moving_centre, fixed_centre = (
+        nib.affines.apply_affine(img.affine, ndimage.center_of_mass(np.clip(img.get_fdata(), 0, None)))
+        for img in (moving, fixed)
+    )
+    return ants.create_ants_transform(
+        transform_type="AffineTransform", dimension=3, matrix=RAS_TO_LPS @ voxel_axes @ RAS_TO_LPS,
+        center=RAS_TO_LPS @ fixed_centre, translation=RAS_TO_LPS @ (moving_centre - fixed_centre),
+    )
 
 
 def resample(image, reference, transform, interpolation="linear"):
