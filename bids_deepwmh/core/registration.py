@@ -27,8 +27,8 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
     axes laid along the template's and the centres of mass matched (:func:`voxel_axes_start`), so
     that how the header turns the voxels (an oblique acquisition) does not change the result.
     Returns the paths of the forward (native to template) and inverse composite transforms
-    written in ``out_dir``, and the similarity (Mattes mutual information, lower is better) of the warped image to the
-    template inside its brain.
+    written in ``out_dir``, and the similarity (Mattes mutual information, lower is better) of
+    the warped image to the template inside its brain.
 
     The result is the same bit for bit from run to run only when ITK runs on one thread in this
     process (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` before ITK's first use, as every run of
