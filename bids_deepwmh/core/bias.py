@@ -3,7 +3,7 @@
 import ants
 import numpy as np
 
-from bids_deepwmh.core.images import ants_data, like, to_ants, voxel_aligned
+from bids_deepwmh.core.images import ants_data, like, to_ants, voxel_aligned, voxel_sizes
 
 # Shrink so that the field is fitted on voxels of about this size: fast, and the field is smooth.
 FIT_VOXEL_MM = 4.0
@@ -15,7 +15,7 @@ def n4_correct(img, brain):
     data = np.asanyarray(img.dataobj, dtype=np.float32)
     data = np.clip(data, 0, None)
     mask = np.asarray(brain, bool)
-    in_plane = min(img.header.get_zooms()[:3])
+    in_plane = voxel_sizes(img).min()
     shrink = int(max(1, min(4, round(FIT_VOXEL_MM / in_plane))))
     aligned = voxel_aligned(img)
     ants_img = to_ants(like(data + 1e-3 * mask, aligned))

@@ -114,8 +114,7 @@ def points_to_template(points, inverse_transform):
     points = np.asarray(points, float).reshape(-1, 3)
     if not len(points):
         return points
-    lps = np.array([-1.0, -1.0, 1.0])
     moved = ants.apply_transforms_to_points(
-        3, pd.DataFrame(points * lps, columns=["x", "y", "z"]), [str(inverse_transform)]
+        3, pd.DataFrame(points @ RAS_TO_LPS, columns=["x", "y", "z"]), [str(inverse_transform)]
     )
-    return moved[["x", "y", "z"]].to_numpy() * lps
+    return moved[["x", "y", "z"]].to_numpy() @ RAS_TO_LPS
