@@ -95,7 +95,7 @@ def test_score_and_segment_find_the_blobs():
     # A reference is blurred by registration across people: smooth the expected map too.
     expected = ndimage.gaussian_filter(np.where(wm, 1.0, 1.3), 1.5).astype(np.float32)
     spread = np.full(SHAPE, 0.10, np.float32)  # the packaged reference's spread in white matter
-    score = anatomical.hyperintensity_score(normalised, brain, expected, spread, (1, 1, 1))
+    score = anatomical.hyperintensity_score(normalised, brain, wm, expected, spread, (1, 1, 1))
     assert score[lesions].mean() > anatomical.THRESHOLD
     assert np.median(score[wm & ~lesions]) == 0
     found = anatomical.segment(score, wm, voxel_mm3=1.0)
@@ -103,13 +103,38 @@ def test_score_and_segment_find_the_blobs():
     assert metrics.lesion_detection(found, lesions) == (1.0, 1.0)
 
 
+def test_bright_cortex_and_lesion_load_do_not_widen_the_spread():
+    """A 3D FLAIR's cortex is bright and small-vessel disease can fill much of the white matter:
+    neither may widen the spread that divides the score and hide the lesions."""
+    image, brain, wm, lesions = brain_phantom(contrast=0.6, noise=0.05)
+    texture = ndimage.gaussian_filter(np.random.default_rng(5).normal(0, 1, SHAPE), 2.0)
+    image = (image + 0.08 * texture / texture.std() * brain).astype(np.float32)  # white matter is not uniform
+    expected, spread = np.ones(SHAPE, np.float32), np.full(SHAPE, 0.02, np.float32)
+
+    def lesion_score(scan):
+        normalised = anatomical.normalise(scan, brain, wm.astype(np.float32))
+        return anatomical.hyperintensity_score(normalised, brain, wm, expected, spread, (1, 1, 1))[lesions].mean()
+
+    plain = lesion_score(image)
+    bright_cortex = np.where(brain & ~wm, image + np.random.default_rng(3).normal(0.3, 0.25, SHAPE), image)
+    confluent = image + 0.4 * (blob(SHAPE, (32, 36, 20), 8) & wm & ~lesions)
+    assert plain > anatomical.THRESHOLD
+    assert lesion_score(bright_cortex.astype(np.float32)) == pytest.approx(plain, rel=0.15)
+    assert lesion_score(confluent.astype(np.float32)) == pytest.approx(plain, rel=0.15)
+
+
+def test_a_smooth_white_matter_gets_the_floor_spread():
+    uniform = np.random.default_rng(0).normal(1.0, 0.005, 10_000)
+    assert anatomical.white_matter_spread(uniform) == pytest.approx(anatomical.MIN_WHITE_MATTER_SPREAD, rel=0.01)
+
+
 def test_reference_raises_the_bar_where_normal_tissue_is_bright():
     image, brain, wm, lesions = brain_phantom()
     normalised = anatomical.normalise(image, brain, wm.astype(np.float32))
     spread = np.full(SHAPE, 0.05, np.float32)
-    flat = anatomical.hyperintensity_score(normalised, brain, np.ones(SHAPE, np.float32), spread, (1, 1, 1))
+    flat = anatomical.hyperintensity_score(normalised, brain, wm, np.ones(SHAPE, np.float32), spread, (1, 1, 1))
     expected = np.where(lesions, 1.6, 1.0).astype(np.float32)  # 'normally bright' where the blobs are
-    knowing = anatomical.hyperintensity_score(normalised, brain, expected, spread, (1, 1, 1))
+    knowing = anatomical.hyperintensity_score(normalised, brain, wm, expected, spread, (1, 1, 1))
     assert knowing[lesions].mean() < 0.3 * flat[lesions].mean()
 
 
@@ -130,7 +155,7 @@ def test_reference_is_robust_to_lesions_in_different_places(tmp_path):
         scan = 1 + rng.normal(0, 0.05, SHAPE)
         scan[blob(SHAPE, np.add(centre, i), radius)] += 0.8  # each scan's lesion elsewhere
         scans.append(np.where(brain, scan, np.nan))
-    expected, spread = build_reference(np.array(scans), (1, 1, 1))
+    expected, spread = build_reference(np.array(scans), (1, 1, 1), brain.astype(np.float32))
     assert np.nanmax(np.abs(expected[brain] - 1)) < 0.25
     assert np.nanmedian(spread[brain]) == pytest.approx(0.05, rel=0.3)
     assert np.isnan(expected[~brain]).all()
@@ -150,12 +175,12 @@ def test_reference_leaves_out_lesions_common_in_the_cohort():
         scan = 1 + rng.normal(0, 0.05, SHAPE)
         scan[site] += 0.8 if i < 4 else 0
         scans.append(np.where(brain, scan, np.nan))
-    expected, spread = build_reference(np.array(scans), (1, 1, 1))
+    expected, spread = build_reference(np.array(scans), (1, 1, 1), brain.astype(np.float32))
     assert np.median(expected[site]) == pytest.approx(1.0, abs=0.02)
     assert np.median(spread[site]) == pytest.approx(np.median(spread[brain & ~site]), rel=0.2)
     faint = np.where(brain, 1 + rng.normal(0, 0.05, SHAPE), 0)
-    faint[site] += 0.25  # five noise SDs brighter than normal tissue
-    score = anatomical.hyperintensity_score(faint, brain, expected, spread, (1, 1, 1))
+    faint[site] += 0.4  # five times the least spread the score allows (MIN_WHITE_MATTER_SPREAD)
+    score = anatomical.hyperintensity_score(faint, brain, brain.astype(np.float32), expected, spread, (1, 1, 1))
     assert np.median(score[site]) > anatomical.THRESHOLD
 
 

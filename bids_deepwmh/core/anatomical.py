@@ -4,10 +4,12 @@ The normal-appearing reference holds, per template voxel, the expected intensity
 spread (scaled MAD) of white-matter-normalised FLAIRs.  On the native grid, a voxel's score is
 how far it lies above what is expected there, in units of the larger of two spreads:
 
-    z = (I - max(expected, brain level)) / max(reference spread, scan spread)
+    z = (I - max(expected, brain level)) / max(reference spread, white-matter spread)
 
-The scan's own brain level and robust spread (of tissue brighter than CSF) keep the score
-calibrated on any scanner, whatever the brain mask's extent; the
+The scan's own level and spread keep the score calibrated on any scanner.  The level is the median
+of brain tissue brighter than CSF, whatever the brain mask's extent.  The spread comes from the
+white matter alone, from its darker half, which lesions (always brighter) cannot widen, so that a
+3D FLAIR's bright cortex no longer inflates it and hides every lesion.  The
 reference raises the bar where normal tissue is bright or variable (cortex edges, septum,
 choroid plexus, normal periventricular caps).  Lesions are seeds above ``THRESHOLD`` robust
 standard deviations, grown to neighbours above half of it, inside white and deep grey matter.
@@ -30,6 +32,17 @@ MAD_TO_SD = 1.4826
 # spread are measured on the brighter brain tissue, so that they do not depend on how much
 # sulcal and ventricular CSF the brain mask holds (a tight mask and HD-BET's differ there).
 CSF_LEVEL = 0.6
+# The darker half of the white matter measures noise and bias; its brighter half also holds normal
+# variation (tracts, caps) that the score must not call lesion.  This factor brings the first to the
+# second: about the median ratio (1.2) over the 2D FLAIRs of ../shared of the former scan spread
+# (all tissue brighter than CSF) to this one, so that 2D FLAIRs keep their scores while a 3D
+# FLAIR's bright cortex no longer inflates its spread; 1.0 and 1.5 were measured too (README).
+WHITE_MATTER_SPREAD_FACTOR = 1.25
+# Normal white matter on a real FLAIR always varies: its spread (as above) was 0.083-0.163 of its
+# median on each of the 38 real FLAIRs of ../shared measured.  A smoother image (a phantom, a
+# denoised or synthesised FLAIR) gets this floor, not a hair-trigger score.
+MIN_WHITE_MATTER_SPREAD = 0.08
+MIN_WHITE_MATTER_VOXELS = 100
 
 
 def robust_sd(values):
@@ -40,7 +53,7 @@ def robust_sd(values):
 def normalise(flair, brain, wm_probability):
     """Divide ``flair`` by the median intensity of its white matter (lesions barely move it)."""
     wm = brain & (wm_probability > WM_CORE_PROBABILITY)
-    if wm.sum() < 100:
+    if wm.sum() < MIN_WHITE_MATTER_VOXELS:
         wm = brain
     scale = float(np.median(flair[wm]))
     if not np.isfinite(scale) or scale <= 0:
@@ -48,16 +61,27 @@ def normalise(flair, brain, wm_probability):
     return flair / scale
 
 
-def hyperintensity_score(normalised, brain, expected, spread, zooms):
+def white_matter_spread(values):
+    """Spread of white-matter intensities: the scaled median absolute deviation of the darker half,
+    times ``WHITE_MATTER_SPREAD_FACTOR`` (lesions, however confluent, only add bright voxels), and
+    at least ``MIN_WHITE_MATTER_SPREAD`` times the median."""
+    median = float(np.median(values))
+    darker = median - values[values <= median]
+    spread = WHITE_MATTER_SPREAD_FACTOR * MAD_TO_SD * float(np.median(darker))
+    return max(spread, MIN_WHITE_MATTER_SPREAD * median)
+
+
+def hyperintensity_score(normalised, brain, wm_probability, expected, spread, zooms):
     """One-sided score (≥ 0, 0 outside the brain); all arrays on one grid, ``zooms`` in mm."""
     sigma = SMOOTHING_MM / np.asarray(zooms, dtype=float)
     smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), sigma)
-    inside = smoothed[brain & (smoothed > CSF_LEVEL)]
-    if inside.size == 0:
+    tissue = brain & (smoothed > CSF_LEVEL)
+    if not tissue.any():
         raise ValueError("cannot score: the brain has no tissue brighter than CSF")
-    level, scale = float(np.median(inside)), robust_sd(inside)
-    if scale <= 0:
-        raise ValueError("cannot score: the brain has no intensity variation")
+    white_matter = tissue & (wm_probability > WM_CORE_PROBABILITY)
+    if white_matter.sum() < MIN_WHITE_MATTER_VOXELS:
+        white_matter = tissue
+    level, scale = float(np.median(smoothed[tissue])), white_matter_spread(smoothed[white_matter])
     z = (smoothed - np.maximum(expected, level)) / np.maximum(spread, scale)
     return np.where(brain, np.clip(z, 0, None), 0).astype(np.float32)
 

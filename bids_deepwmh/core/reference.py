@@ -21,13 +21,14 @@ MIN_COVERAGE = 0.5  # a voxel needs this fraction of the cohort to have data the
 SMOOTHING_VOXELS = 1.0  # the spread of a small cohort is noisy: smooth it
 
 
-def build_reference(stack, zooms):
+def build_reference(stack, zooms, wm_probability):
     """Expected intensity and spread of normal-appearing tissue from ``stack`` (scans × voxels).
 
     ``stack`` holds normalised FLAIRs in template space (voxel size ``zooms`` mm), NaN outside
-    each scan's brain or field of view.  A first pass describes the whole cohort; the second
-    leaves out, in each scan, the voxels that score as lesion against the first (above the level
-    that lesions are grown to, plus one voxel of partial volume).  Voxels covered by too few
+    each scan's brain or field of view; ``wm_probability`` is the template's white matter.  A
+    first pass describes the whole cohort; the second leaves out, in each scan, the voxels that
+    score as lesion against the first (above the level that lesions are grown to, plus one voxel
+    of partial volume).  Voxels covered by too few
     scans are NaN in both maps.
     """
     stack = np.asarray(stack, dtype=np.float32)
@@ -36,7 +37,8 @@ def build_reference(stack, zooms):
     normal_appearing = stack.copy()
     for scan in normal_appearing:
         brain = np.isfinite(scan)
-        score = hyperintensity_score(np.nan_to_num(scan), brain, known_expected, known_spread, zooms)
+        score = hyperintensity_score(np.nan_to_num(scan), brain, wm_probability, known_expected, known_spread,
+                                     zooms)
         scan[ndimage.binary_dilation(score >= HYSTERESIS_RATIO * THRESHOLD) & brain] = np.nan
     return _robust_statistics(normal_appearing)
 

@@ -50,7 +50,7 @@ class BuildReference(SimpleInterface):
             brain = (nib.load(mask_file).get_fdata() >= 0.5) & in_template
             normalised = normalise(nib.load(flair_file).get_fdata(dtype=np.float32), brain, wm)
             stack[i][brain] = normalised[brain]
-        expected, spread = build_reference(stack, template_mask.header.get_zooms()[:3])
+        expected, spread = build_reference(stack, template_mask.header.get_zooms()[:3], wm)
         metadata = {
             "Description": "Normal-appearing FLAIR reference: volume 0 is the per-voxel median of "
             "white-matter-normalised, N4-corrected FLAIRs registered to the template, each scan's own "

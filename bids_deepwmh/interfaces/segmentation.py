@@ -42,11 +42,10 @@ class AnatomicalWMH(SimpleInterface):
             return resample(template_img, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32)
 
         allowed = to_native(allowed_tissue(nib.load(self.inputs.aseg))) > 0.5
-        normalised = anatomical.normalise(
-            flair.get_fdata(dtype=np.float32), brain, to_native(nib.load(self.inputs.wm_probability))
-        )
+        wm_probability = to_native(nib.load(self.inputs.wm_probability))
+        normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
         score = anatomical.hyperintensity_score(
-            normalised, brain, to_native(expected), to_native(spread), flair.header.get_zooms()[:3]
+            normalised, brain, wm_probability, to_native(expected), to_native(spread), flair.header.get_zooms()[:3]
         )
         wmh = anatomical.segment(score, allowed & brain, voxel_volume_mm3(flair))
         self._results.update(

@@ -8,13 +8,16 @@ INTENDED_USE = (
 )
 
 
-def model_card(settings, scans, curve, seconds, command, validation, best_epoch):
-    """Markdown text.  ``scans``: dicts with ``name``, ``dataset``, ``license`` and ``group``."""
+def model_card(settings, scans, curve, seconds, command, validation, best_epoch, environment=None):
+    """Markdown text.  ``scans``: dicts with ``name``, ``dataset``, ``license`` and ``group``;
+    ``environment``: what the network was trained with, if not this process's versions."""
     import numpy
     import torch
 
     from bids_deepwmh import __version__
 
+    environment = environment or (f"torch {torch.__version__}, numpy {numpy.__version__}, "
+                                  f"Python {platform.python_version()}")
     lines = [
         "# bids-deepwmh model card",
         "",
@@ -25,8 +28,7 @@ def model_card(settings, scans, curve, seconds, command, validation, best_epoch)
         "",
         f"- Intended use: {INTENDED_USE}",
         f"- Command: `{command}`",
-        f"- Trained by bids-deepwmh {__version__}, torch {torch.__version__}, numpy {numpy.__version__}, "
-        f"Python {platform.python_version()}, in {seconds / 60:.1f} min.",
+        f"- Trained by bids-deepwmh {__version__}, {environment}, in {seconds / 60:.1f} min.",
         f"- Network: {settings['network']}; working grid {settings['preprocessing']['spacing_mm']} mm; "
         f"inference {settings['inference']}.",
         f"- Training settings: {settings['training']}",
