@@ -28,8 +28,7 @@ def build_reference(stack, zooms, wm_probability):
     each scan's brain or field of view; ``wm_probability`` is the template's white matter.  A
     first pass describes the whole cohort; the second leaves out, in each scan, the voxels that
     score as lesion against the first (above the level that lesions are grown to, plus one voxel
-    of partial volume).  Voxels covered by too few
-    scans are NaN in both maps.
+    of partial volume).  Voxels covered by too few scans are NaN in both maps.
     """
     stack = np.asarray(stack, dtype=np.float32)
     expected, spread = _robust_statistics(stack)
