@@ -98,11 +98,8 @@ def train_variant(variant, cases_file, out, device):
     state, curve, _, validation, best = train(cases, settings, folder / "checkpoints", device)
     torch.save(state, folder / "weights.pt")
     (folder / "settings.json").write_text(json.dumps({
-        "network": settings.network(), "preprocessing": {"spacing_mm": settings.spacing_mm},
-        "inference": {"window": [192, 192, 192], "overlap": 0.25, "threshold": settings.threshold,
-                      "min_lesion_mm3": 3.0},
-        "variant": variant, "training_scans": [c.name for c in cases],
-        "validation_scans": [cases[i].name for i in validation], "best_epoch": best, "curve": curve,
+        **settings.bundle_settings(best, [cases[i].name for i in validation]),
+        "variant": variant, "training_scans": [c.name for c in cases], "curve": curve,
         "seconds": round(time.monotonic() - started, 1),
         "environment": f"torch {torch.__version__} on {torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}, "
                        f"numpy {np.__version__}",
@@ -119,14 +116,10 @@ def _train_one(job):
 def write_run_bundle(run, reference, train_bids, command, out):
     """A model bundle of a trained variant: its weights, the reference its pseudo-labels were scored
     against, and a model card naming its training scans (``train_bids/participants.tsv``)."""
-    from dataclasses import asdict
-
     import torch
 
-    from bids_deepwmh import __version__
-    from bids_deepwmh.model.bundle import BUNDLE_FORMAT, write_bundle
+    from bids_deepwmh.model.bundle import write_bundle
     from bids_deepwmh.model.card import model_card
-    from bids_deepwmh.model.inference import INFERENCE_DEFAULTS
     from bids_deepwmh.model.training import TrainingSettings
     from bids_deepwmh.utils.tables import read_tsv
 
@@ -139,15 +132,11 @@ def write_run_bundle(run, reference, train_bids, command, out):
     scans = [{"name": str(flairs[name]), "dataset": participants[flairs[name].parts[1]]["source_dataset"],
               "license": participants[flairs[name].parts[1]]["license"], "group": "n/a"}
              for name in trained["training_scans"]]
-    validation = [str(flairs[name]) for name in trained["validation_scans"]]
-    bundle_settings = {
-        "bundle_format": BUNDLE_FORMAT, "deepwmh_version": __version__, "network": settings.network(),
-        "preprocessing": {"spacing_mm": settings.spacing_mm, "score_channel": settings.score_channel},
-        "inference": {**INFERENCE_DEFAULTS, "threshold": settings.threshold},
-        "training": {**asdict(settings), "best_epoch": trained["best_epoch"], "validation_scans": validation},
-    }
-    card = model_card(bundle_settings, scans, trained["curve"], trained["seconds"], command, validation,
-                      trained["best_epoch"], trained.get("environment"))
+    best = trained["training"]["best_epoch"]
+    validation = [str(flairs[name]) for name in trained["training"]["validation_scans"]]
+    bundle_settings = settings.bundle_settings(best, validation)
+    card = model_card(bundle_settings, scans, trained["curve"], trained["seconds"], command, validation, best,
+                      trained["environment"])
     state = torch.load(run / "weights.pt", map_location="cpu", weights_only=True)
     write_bundle(out, state, bundle_settings, reference, trained["curve"], card)
     print(f"{out}: bundle of {run.name}")
@@ -182,11 +171,11 @@ def evaluation_scans(work_roots, data, teacher=None):
                 yield dataset, scan, files, raters
 
 
-def evaluate(runs, work_roots, data, ensembles, teacher):
+def evaluate(runs, work_roots, data, teacher):
     import torch
 
     from bids_deepwmh.core.images import voxel_volume_mm3
-    from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
+    from bids_deepwmh.core.lesions import keep_in_tissue
     from bids_deepwmh.core.metrics import dice
     from bids_deepwmh.model.bundle import Bundle
     from bids_deepwmh.model.inference import segment_scan
@@ -201,13 +190,8 @@ def evaluate(runs, work_roots, data, ensembles, teacher):
         tissue = np.asanyarray(nib.load(files["tissue"]).dataobj) > 0
         voxel_ml = voxel_volume_mm3(flair) / 1000
         masks = {"anatomical": np.asanyarray(nib.load(files["anatomical"]).dataobj) > 0}
-        probabilities = {}
         for name, bundle in bundles.items():
-            probabilities[name], mask = segment_scan(bundle, flair, brain, score)
-            masks[name] = keep_in_tissue(probabilities[name], mask, tissue, voxel_volume_mm3(flair))[1]
-        for name, members in ensembles.items():  # the members' probabilities averaged
-            probability = np.mean([probabilities[m] for m in members], axis=0)
-            mask = remove_small_components(probability >= 0.5, voxel_volume_mm3(flair), 3.0)
+            probability, mask = segment_scan(bundle, flair, brain, score)
             masks[name] = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))[1]
         for rater, truth in raters.items():
             row = results.setdefault((dataset, scan, rater), {"manual_ml": truth.sum() * voxel_ml})
@@ -215,7 +199,7 @@ def evaluate(runs, work_roots, data, ensembles, teacher):
                 row[name] = (dice(mask, truth), mask.sum() * voxel_ml)
         print(f"{dataset} {scan}: " + ", ".join(f"{n} {results[(dataset, scan, r)][n][0]:.3f}"
                                                  for n in masks for r in raters), flush=True)
-    names = ["anatomical", *bundles, *ensembles]
+    names = ["anatomical", *bundles]
     print("\n| scan | rater | manual mL | " + " | ".join(names) + " |\n|" + "---|" * (3 + len(names)))
     for (dataset, scan, rater), row in sorted(results.items()):
         print(f"| {dataset}/{scan} | {rater} | {row['manual_ml']:.1f} | "
@@ -250,8 +234,6 @@ def main(argv=None):
     e.add_argument("--runs", type=Path, required=True)
     e.add_argument("--work", type=Path, nargs="+", required=True, help="accuracy benchmark work folders")
     e.add_argument("--data", type=Path, required=True)
-    e.add_argument("--ensembles", nargs="*", default=[], metavar="NAME=RUN,RUN",
-                   help="also the mean probability of these runs")
     e.add_argument("--teacher", type=Path, help="the anatomical stage's outputs to use instead of the work folders'")
     args = parser.parse_args(argv)
     if args.action == "prepare":
@@ -261,9 +243,7 @@ def main(argv=None):
     elif args.action == "train":
         train_all(args.cases, args.variants, args.out, args.device, args.jobs)
     else:
-        evaluate(args.runs, args.work, args.data,
-                 {name: runs.split(",") for name, runs in (item.split("=", 1) for item in args.ensembles)},
-                 args.teacher)
+        evaluate(args.runs, args.work, args.data, args.teacher)
 
 
 if __name__ == "__main__":

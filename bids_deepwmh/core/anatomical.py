@@ -50,12 +50,15 @@ def robust_sd(values):
     return MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
 
 
+def core_white_matter(region, wm_probability):
+    """The voxels of ``region`` in the template's core white matter; all of ``region`` if too few."""
+    white_matter = region & (wm_probability > WM_CORE_PROBABILITY)
+    return white_matter if white_matter.sum() >= MIN_WHITE_MATTER_VOXELS else region
+
+
 def normalise(flair, brain, wm_probability):
     """Divide ``flair`` by the median intensity of its white matter (lesions barely move it)."""
-    wm = brain & (wm_probability > WM_CORE_PROBABILITY)
-    if wm.sum() < MIN_WHITE_MATTER_VOXELS:
-        wm = brain
-    scale = float(np.median(flair[wm]))
+    scale = float(np.median(flair[core_white_matter(brain, wm_probability)]))
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError("cannot normalise: the white matter has no signal")
     return flair / scale
@@ -78,9 +81,7 @@ def hyperintensity_score(normalised, brain, wm_probability, expected, spread, zo
     tissue = brain & (smoothed > CSF_LEVEL)
     if not tissue.any():
         raise ValueError("cannot score: the brain has no tissue brighter than CSF")
-    white_matter = tissue & (wm_probability > WM_CORE_PROBABILITY)
-    if white_matter.sum() < MIN_WHITE_MATTER_VOXELS:
-        white_matter = tissue
+    white_matter = core_white_matter(tissue, wm_probability)
     level, scale = float(np.median(smoothed[tissue])), white_matter_spread(smoothed[white_matter])
     z = (smoothed - np.maximum(expected, level)) / np.maximum(spread, scale)
     return np.where(brain, np.clip(z, 0, None), 0).astype(np.float32)

@@ -1,7 +1,6 @@
 """The training node: pseudo-labels in, model bundle out."""
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import nibabel as nib
@@ -54,11 +53,10 @@ class TrainModel(SimpleInterface):
     def _train(self):
         import torch
 
-        from bids_deepwmh import __version__
         from bids_deepwmh.core.images import like
-        from bids_deepwmh.model.bundle import BUNDLE_FORMAT, write_bundle
+        from bids_deepwmh.model.bundle import write_bundle
         from bids_deepwmh.model.card import model_card
-        from bids_deepwmh.model.inference import INFERENCE_DEFAULTS, device_for
+        from bids_deepwmh.model.inference import device_for
         from bids_deepwmh.model.training import TrainingSettings, load_case, run_fingerprint, train
         from bids_deepwmh.model.working import from_grid
 
@@ -82,14 +80,7 @@ class TrainModel(SimpleInterface):
             out_file = labels_dir / f"{case.name}_desc-cleaned_mask.nii.gz"
             nib.save(like(from_grid(label, case.grid, native) >= 0.5, native, np.uint8), out_file)
             self._results["cleaned_labels"].append(str(out_file))
-        bundle_settings = {
-            "bundle_format": BUNDLE_FORMAT,
-            "deepwmh_version": __version__,
-            "network": settings.network(),
-            "preprocessing": {"spacing_mm": settings.spacing_mm, "score_channel": settings.score_channel},
-            "inference": {**INFERENCE_DEFAULTS, "threshold": settings.threshold},
-            "training": {**asdict(settings), "best_epoch": best, "validation_scans": [names[i] for i in validation]},
-        }
+        bundle_settings = settings.bundle_settings(best, [names[i] for i in validation])
         card = model_card(bundle_settings, self.inputs.scans, curve, time.monotonic() - started,
                           self.inputs.command, [names[i] for i in validation], best)
         write_bundle(self.inputs.bundle_dir, state, bundle_settings, self.inputs.reference_file, curve, card)

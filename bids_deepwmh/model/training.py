@@ -62,6 +62,21 @@ class TrainingSettings:
         return {"in_channels": 2 if self.score_channel else 1, "base_channels": self.base_channels,
                 "levels": self.levels}
 
+    def bundle_settings(self, best_epoch, validation_scans):
+        """A bundle's ``settings.json`` for a network trained with these settings."""
+        from bids_deepwmh import __version__
+        from bids_deepwmh.model.bundle import BUNDLE_FORMAT
+        from bids_deepwmh.model.inference import INFERENCE_DEFAULTS
+
+        return {
+            "bundle_format": BUNDLE_FORMAT,
+            "deepwmh_version": __version__,
+            "network": self.network(),
+            "preprocessing": {"spacing_mm": self.spacing_mm, "score_channel": self.score_channel},
+            "inference": {**INFERENCE_DEFAULTS, "threshold": self.threshold},
+            "training": {**asdict(self), "best_epoch": best_epoch, "validation_scans": list(validation_scans)},
+        }
+
 
 @dataclass
 class Case:
