@@ -3,9 +3,11 @@
 One scan at a time (a cold work folder each), so the seconds and memory are those of one scan:
 wall time of the command, seconds per stage (from Nipype's node results), peak memory of the
 whole process tree (sampled every 0.1 s), and the quality flags raised.  ``benchmarks/accuracy.py
---out`` the same folder then scores the annotated sets from these outputs.
+--out`` the same folder then scores the annotated sets from these outputs.  ``--batch`` then runs
+each dataset again as one command over all its scans (a cold work folder, outputs apart), and
+prints its seconds per scan beside those of the scans run one at a time.
 
-    python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
+    python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2] [--batch]
 """
 
 import argparse
@@ -21,10 +23,10 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("conform", "brain_extraction", "n4", "register", "anatomical_wmh", "wmh_tissue", "learned_wmh",
+STAGES = ("conform", "brain_extraction", "n4", "register", "priors", "anatomical_wmh", "learned_wmh",
           "regional_wmh", "quality_flags")
-FIGURES = ("wmh_mosaic", "probseg_mosaic", "brain_mask_plot", "registration_plot", "template_on_flair",
-           "template_wm_on_flair", "summary")  # the report's nodes, timed together as "figures"
+FIGURES = ("display_anatomy", "display_wmh", "wmh_mosaic", "probseg_mosaic", "brain_mask_plot",
+           "registration_plot", "summary")  # the report's nodes, timed together as "figures"
 
 
 def tree_rss(process):
@@ -64,7 +66,7 @@ def stage_seconds(work_dir):
 
     seconds = defaultdict(float)
     for result in Path(work_dir).rglob("result_*.pklz"):
-        node = result.parent.name
+        node = "priors" if result.parent.parent.name == "priors_wf" else result.parent.name
         duration = getattr(loadpkl(result).runtime, "duration", 0) or 0
         seconds[node if node in STAGES else "figures" if node in FIGURES else "outputs"] += duration
     return seconds
@@ -77,6 +79,7 @@ def main():
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--model", type=Path, help="a model bundle (default: the bundled model)")
     parser.add_argument("--datasets", nargs="+", help="dataset folders to run (default: all)")
+    parser.add_argument("--batch", action="store_true", help="also run each dataset's scans in one command")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}")
@@ -118,6 +121,19 @@ def main():
     print("|" + "---|" * (len(columns) - 1))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns[:-1]) + " |")
+    if args.batch:
+        print("\n| dataset | scans | batch s per scan | one at a time s per scan | batch peak GB |\n|---|---|---|---|---|")
+        for dataset in (d for d in datasets if not args.datasets or d.name in args.datasets):
+            single = [r["seconds"] for r in rows if r["dataset"] == dataset.name]
+            work = args.out / "batch" / "work" / dataset.name
+            shutil.rmtree(work, ignore_errors=True)
+            command = [sys.executable, "-m", "bids_deepwmh", str(dataset),
+                       str(args.out / "batch" / "derivatives" / dataset.name), "participant", "-w", str(work),
+                       "--nprocs", str(args.nprocs), "--skip-bids-validation",
+                       *(["--model", str(args.model)] if args.model else [])]
+            code, seconds, peak_gb, _ = run_measured(command)
+            print(f"| {dataset.name} | {len(single)} | {seconds / len(single):.1f}{'' if code == 0 else ' (failed)'} | "
+                  f"{sum(single) / len(single):.1f} | {peak_gb:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

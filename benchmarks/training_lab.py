@@ -161,7 +161,7 @@ def evaluation_scans(work_roots, data, teacher=None):
             files = {"flair": pre / "n4" / "n4.nii.gz", "brain": pre / "brain_extraction" / "brain_mask.nii.gz",
                      "score": seg / "anatomical_wmh" / "score.nii.gz",
                      "anatomical": seg / "anatomical_wmh" / "wmh.nii.gz",
-                     "tissue": seg / "wmh_tissue" / "wmh_tissue.nii.gz"}
+                     "tissue": scan_dir / "priors_wf" / "wmh_tissue" / "resampled.nii.gz"}
             if teacher:
                 files.update(score=Path(teacher, dataset, scan_dir.name, "score.nii.gz"),
                              anatomical=Path(teacher, dataset, scan_dir.name, "wmh.nii.gz"))

@@ -13,7 +13,8 @@ from bids_deepwmh.core.reference import save_reference
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
 from bids_deepwmh.interfaces.preprocessing import BrainExtraction, Conform, N4BiasCorrection, RegisterToTemplate
 from bids_deepwmh.interfaces.reference import BuildReference
-from bids_deepwmh.interfaces.segmentation import AnatomicalWMH, WMHTissue
+from bids_deepwmh.interfaces.priors import TemplateMasks
+from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
 
@@ -108,30 +109,48 @@ def test_brain_extraction_keeps_a_skull_stripped_brain_and_binarised_resampling(
     assert set(np.unique(nib.load(moved.out_file).dataobj)) <= {0, 1}
 
 
+def _template_masks_on_flair(phantom, tmp_path):
+    """The phantom's template masks, brought to the FLAIR as the priors workflow does (identity)."""
+    masks = run(TemplateMasks(wm_probability=phantom["wm_prob"], aseg=phantom["aseg"]), tmp_path, "template_masks")
+    return {
+        name: run(ApplyTransform(in_file=getattr(masks, name), reference=phantom["flair"],
+                                 transform=phantom["identity"], binarize=True), tmp_path, name).out_file
+        for name in ("allowed_tissue", "wmh_tissue", "right_hemisphere")
+    }
+
+
 def test_anatomical_wmh(phantom, tmp_path):
     expected = ndimage.gaussian_filter(np.where(phantom["wm"], 1.0, 1.3), 1.5) * phantom["brain"]
     reference, _ = save_reference(tmp_path / "ref.nii.gz", expected, np.full(SHAPE, 0.1), np.eye(4), {})
+    reference_on_flair = run(
+        ApplyTransform(in_file=str(reference), reference=phantom["flair"], transform=phantom["identity"]),
+        tmp_path, "reference",
+    ).out_file
+    assert nib.load(reference_on_flair).shape == (*SHAPE, 2)
     out = run(
-        AnatomicalWMH(in_file=phantom["flair"], brain_mask=phantom["brain_mask"],
-                      inverse_transform=phantom["identity"], reference_file=str(reference),
-                      wm_probability=phantom["wm_prob"], aseg=phantom["aseg"]),
+        AnatomicalWMH(in_file=phantom["flair"], brain_mask=phantom["brain_mask"], reference=reference_on_flair,
+                      wm_probability=phantom["wm_prob"],
+                      allowed_tissue=_template_masks_on_flair(phantom, tmp_path)["allowed_tissue"]),
         tmp_path, "anatomical",
     )
     wmh = np.asarray(nib.load(out.wmh_mask).dataobj) > 0
     assert dice(wmh, phantom["lesions"]) > 0.75
+    normalised = nib.load(out.normalised).get_fdata()
+    assert np.median(normalised[phantom["wm"] & ~phantom["lesions"]]) == pytest.approx(1.0, abs=0.05)
 
 
-def test_wmh_tissue_keeps_white_matter_with_its_margin_and_leaves_the_rim(phantom, tmp_path):
-    out = run(
-        WMHTissue(reference=phantom["flair"], inverse_transform=phantom["identity"],
-                  wm_probability=phantom["wm_prob"], aseg=phantom["aseg"]),
-        tmp_path, "tissue",
-    )
-    tissue = np.asarray(nib.load(out.out_mask).dataobj) > 0
+def test_template_masks_keep_white_matter_with_its_margin_and_split_the_hemispheres(phantom, tmp_path):
+    masks = _template_masks_on_flair(phantom, tmp_path)
+    tissue = np.asarray(nib.load(masks["wmh_tissue"]).dataobj) > 0
     distance_mm = ndimage.distance_transform_edt(~phantom["wm"])  # 1 mm grid
     assert tissue[distance_mm <= WMH_TISSUE_MARGIN_MM].all()
     assert not tissue[distance_mm > WMH_TISSUE_MARGIN_MM + 1].any()
     assert phantom["brain"][~tissue].any()  # the outer cortex of the phantom is left out
+    allowed = np.asarray(nib.load(masks["allowed_tissue"]).dataobj) > 0
+    assert np.array_equal(allowed, phantom["wm"])  # aseg label 2: cerebral white matter
+    right = np.asarray(nib.load(masks["right_hemisphere"]).dataobj) > 0
+    x = nib.affines.apply_affine(nib.load(phantom["flair"]).affine, np.argwhere(right | ~right))[:, 0]
+    assert np.array_equal(right.reshape(-1), x > 0)
 
 
 def test_to_source_grid_restores_shape_and_affine(phantom, tmp_path):

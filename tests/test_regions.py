@@ -6,6 +6,7 @@ import pytest
 from phantoms import ellipsoid, identity_transform, save
 from scipy import ndimage
 
+from bids_deepwmh.core.anatomical import normalise
 from bids_deepwmh.core.metrics import dice
 from bids_deepwmh.core.regions import refine_ventricles
 from bids_deepwmh.interfaces.segmentation import RegionalWMH, WMHVolumes
@@ -44,7 +45,6 @@ def phantom(tmp_path_factory):
         "brain_mask": save(brain, tmp / "brain.nii.gz", dtype=np.uint8),
         "wmh": save(lesions, tmp / "wmh.nii.gz", dtype=np.uint8),
         "probseg": save(0.9 * lesions, tmp / "probseg.nii.gz"),
-        "wm_prob": save(wm, tmp / "wm.nii.gz"),
         "aseg": save(aseg, tmp / "aseg.nii.gz", dtype=np.int16),
         "identity": identity_transform(tmp / "identity.txt"),
         "tmp": tmp,
@@ -60,10 +60,11 @@ def test_ventricles_are_refined_on_the_scan(phantom):
 def test_regions_lesion_table_and_volumes(phantom):
     tmp = phantom["tmp"]
     (tmp / "regional").mkdir()
+    normalised = save(normalise(phantom["image"] * 500, phantom["brain"], phantom["wm"].astype(np.float32)),
+                      tmp / "normalised.nii.gz")
     regional = RegionalWMH(
-        in_file=phantom["flair"], brain_mask=phantom["brain_mask"], wmh_mask=phantom["wmh"],
-        probseg=phantom["probseg"], inverse_transform=phantom["identity"], wm_probability=phantom["wm_prob"],
-        aseg=phantom["aseg"],
+        normalised=normalised, brain_mask=phantom["brain_mask"], wmh_mask=phantom["wmh"],
+        probseg=phantom["probseg"], inverse_transform=phantom["identity"], aseg=phantom["aseg"],
     ).run(cwd=str(tmp / "regional")).outputs
     regions = np.asanyarray(nib.load(regional.regions).dataobj)
     periventricular, deep = _ball(*PERIVENTRICULAR_BLOB), _ball(*DEEP_BLOB)

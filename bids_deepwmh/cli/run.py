@@ -104,7 +104,7 @@ def _configure_nipype(config):
             "crashfile_format": "txt",
             "stop_on_first_crash": config.stop_on_first_crash,
             "check_version": False,
-            "poll_sleep_duration": 0.5,
+            "poll_sleep_duration": 0.2,
         },
         "logging": {"workflow_level": "INFO", "interface_level": "INFO", "utils_level": "WARNING"},
     })
@@ -122,17 +122,15 @@ def _run_graph(wf, config):
     would copy its OpenMP and ITK thread pools half-way, and a forked worker once hung).  On SIGTERM
     or SIGINT (see :func:`run`) the workers are stopped before :class:`RunInterrupted` goes on.
     """
-    from niworkflows.engine.plugin import MultiProcPlugin
-
     from bids_deepwmh.utils.status import track_failures
-    from bids_deepwmh.utils.workers import stop_workers, worker_pool
+    from bids_deepwmh.utils.workers import critical_path_plugin, stop_workers, worker_pool
 
     wf.base_dir = str(config.work_dir)
     failures = {}
     plugin_args = {**config.plugin_args(), "status_callback": track_failures(failures)}
     pool = worker_pool(config.nprocs, os.getpid())
     try:
-        wf.run(plugin=MultiProcPlugin(pool=pool, plugin_args=plugin_args))
+        wf.run(plugin=critical_path_plugin(pool, plugin_args))
     except RuntimeError as exc:  # Nipype: some nodes crashed, or the engine itself failed
         message = str(exc).strip()
         if not failures:

@@ -70,10 +70,14 @@ def save_reference(path, expected, spread, affine, metadata):
 
 def load_reference(path):
     """Return the expected and spread images and the metadata of a saved reference."""
-    img = nib.load(str(path))
-    data = img.get_fdata(dtype=np.float32)
-    expected, spread = (nib.Nifti1Image(data[..., i], img.affine) for i in range(2))
+    expected, spread = reference_volumes(nib.load(str(path)))
     return expected, spread, json.loads(_sidecar(path).read_text())
+
+
+def reference_volumes(img):
+    """The expected and spread images of a reference image (in template space or brought to a scan)."""
+    data = img.get_fdata(dtype=np.float32)
+    return tuple(nib.Nifti1Image(data[..., i], img.affine) for i in range(2))
 
 
 def _sidecar(path):

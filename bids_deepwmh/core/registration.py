@@ -92,8 +92,13 @@ def voxel_axes_start(moving, fixed):
 def resample(image, reference, transform, interpolation="linear"):
     """Resample nibabel ``image`` onto nibabel ``reference``'s grid through ``transform``.
 
-    ``interpolation`` is one of ``linear``, ``nearestNeighbor`` or ``genericLabel``.
+    ``interpolation`` is one of ``linear``, ``nearestNeighbor`` or ``genericLabel``; a 4D
+    ``image`` is resampled volume by volume.
     """
+    if len(image.shape) == 4:
+        volumes = [resample(image.slicer[..., i], reference, transform, interpolation).get_fdata(dtype=np.float32)
+                   for i in range(image.shape[3])]
+        return like(np.stack(volumes, axis=-1), reference)
     out = ants.apply_transforms(
         fixed=to_ants(reference),
         moving=to_ants(image),

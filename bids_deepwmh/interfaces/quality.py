@@ -10,18 +10,18 @@ from bids_deepwmh.interfaces.utils import out_path
 
 
 class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    normalised = File(exists=True, mandatory=True, desc="white-matter-normalised FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
     forward_transform = File(exists=True, mandatory=True, desc="FLAIR-to-template transform")
-    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
     similarity = traits.Float(mandatory=True, desc="registration similarity (Mattes MI)")
-    reference_file = File(exists=True, mandatory=True, desc="normal-appearing FLAIR reference")
+    reference = File(exists=True, mandatory=True, desc="normal-appearing reference (expected, spread) on the FLAIR")
     wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR grid")
     gm_probability = File(exists=True, mandatory=True, desc="template grey-matter probseg on the FLAIR grid")
     aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid")
+    template_brain = File(exists=True, mandatory=True, desc="template brain mask on the FLAIR grid")
+    right_hemisphere = File(exists=True, mandatory=True, desc="the template's right hemisphere on the FLAIR grid")
     coverage_tissue = traits.List(File(exists=True), mandatory=True,
                                   desc="template WM and GM probsegs on the grid where coverage is measured")
-    template_brain = File(exists=True, mandatory=True, desc="template brain mask (its x = 0 is the midline)")
     outside_tissue_ml = traits.Float(mandatory=True, desc="WMH the network found outside where WMH can be")
 
 
@@ -39,25 +39,25 @@ class QualityFlags(SimpleInterface):
     def _run_interface(self, runtime):
         from scipy import ndimage
 
-        from bids_deepwmh.core import anatomical, quality, template
+        from bids_deepwmh.core import anatomical, quality
         from bids_deepwmh.core.images import like, voxel_volume_mm3
         from bids_deepwmh.core.metrics import dice
-        from bids_deepwmh.core.reference import load_reference
+        from bids_deepwmh.core.reference import reference_volumes
         from bids_deepwmh.core.regions import LATERAL_VENTRICLES
         from bids_deepwmh.core.registration import resample
 
-        flair = nib.load(self.inputs.in_file)
+        flair = nib.load(self.inputs.normalised)
         zooms = flair.header.get_zooms()[:3]
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
 
         def load(path):
             return nib.load(path).get_fdata(dtype=np.float32)
 
-        def to_native(template_img):
-            return resample(template_img, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32)
+        def load_mask(path):
+            return np.asanyarray(nib.load(path).dataobj) > 0
 
+        normalised = flair.get_fdata(dtype=np.float32)
         wm_probability = load(self.inputs.wm_probability)
-        normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
         ventricles = ndimage.binary_erosion(np.isin(np.rint(load(self.inputs.aseg)), LATERAL_VENTRICLES) & brain)
         wm_csf, gm_wm = quality.tissue_contrast(
             normalised, brain & (wm_probability > anatomical.WM_CORE_PROBABILITY),
@@ -67,21 +67,21 @@ class QualityFlags(SimpleInterface):
         template_tissue = sum(img.get_fdata(dtype=np.float32) for img in tissue) >= 0.5
         signal = like(normalised >= quality.SIGNAL_LEVEL, flair)
         in_template = resample(signal, tissue[0], self.inputs.forward_transform).get_fdata(dtype=np.float32)
-        expected, spread, _ = load_reference(self.inputs.reference_file)
-        excess = quality.excess_over_reference(normalised, brain, to_native(expected), to_native(spread), zooms)
-        template_brain = nib.load(self.inputs.template_brain)
-        right = like(template.right_of_midline(template_brain), template_brain)
+        expected, spread = (img.get_fdata(dtype=np.float32)
+                            for img in reference_volumes(nib.load(self.inputs.reference)))
+        excess = quality.excess_over_reference(normalised, brain, expected, spread, zooms)
         values = {
             "registration_similarity": self.inputs.similarity,
             "brain_volume_ml": np.count_nonzero(brain) * voxel_volume_mm3(flair) / 1000.0,
-            "brain_template_dice": dice(brain, to_native(template_brain) >= 0.5),
+            "brain_template_dice": dice(brain, load_mask(self.inputs.template_brain)),
             "wmh_outside_tissue_ml": self.inputs.outside_tissue_ml,
             "slice_thickness_mm": max(zooms),
             "brain_coverage": quality.brain_coverage(in_template, template_tissue),
             "wm_csf_contrast": wm_csf,
             "gm_wm_contrast": gm_wm,
             "atypical_tissue_ml": quality.atypical_tissue_ml(excess, zooms),
-            "one_sided_hyperintensity_ml": quality.one_sided_hyperintensity_ml(excess, to_native(right) >= 0.5, zooms),
+            "one_sided_hyperintensity_ml": quality.one_sided_hyperintensity_ml(
+                excess, load_mask(self.inputs.right_hemisphere), zooms),
         }
         record = quality.assess(values)
         self._results.update(out_json=out_path(runtime, "quality.json"), flagged=record["flagged"])

@@ -8,38 +8,85 @@ from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface
 from bids_deepwmh.interfaces.utils import out_path
 
 
-class _DisplayImagesInputSpec(BaseInterfaceInputSpec):
+class _DisplayAnatomyInputSpec(BaseInterfaceInputSpec):
     flair = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
     brain_mask = File(exists=True, mandatory=True)
+    template_t1w = File(exists=True, mandatory=True, desc="the template's T1w brain on the FLAIR")
+    wm_probability = File(exists=True, mandatory=True, desc="the template's white-matter probseg on the FLAIR")
+
+
+class _DisplayAnatomyOutputSpec(TraitedSpec):
+    flair = File(exists=True)
+    brain_mask = File(exists=True)
+    template_t1w = File(exists=True)
+    wm_mask = File(exists=True, desc="the template's white matter (probability >= 0.5)")
+
+
+class DisplayAnatomy(SimpleInterface):
+    """The FLAIR, its brain mask and the template brought to it, on the display grid (axes of the
+    world, voxels of at least 1 mm), where every figure is drawn without resampling again."""
+
+    input_spec = _DisplayAnatomyInputSpec
+    output_spec = _DisplayAnatomyOutputSpec
+
+    def _run_interface(self, runtime):
+        import numpy as np
+
+        from bids_deepwmh.core.images import like
+
+        images = _to_display(self.inputs, ("flair", "brain_mask", "template_t1w", "wm_probability"))
+        wm = images.pop("wm_probability")
+        images["wm_mask"] = like(wm.get_fdata() >= 0.5, wm, np.uint8)
+        self._results.update(_save(images, runtime))
+        return runtime
+
+
+class _DisplayWMHInputSpec(BaseInterfaceInputSpec):
+    flair = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (its grid makes the display grid)")
     regions = File(exists=True, mandatory=True, desc="regions dseg")
     probseg = File(exists=True, mandatory=True, desc="WMH probability")
 
 
-class _DisplayImagesOutputSpec(TraitedSpec):
-    flair = File(exists=True)
-    brain_mask = File(exists=True)
+class _DisplayWMHOutputSpec(TraitedSpec):
     regions = File(exists=True)
     probseg = File(exists=True)
 
 
-class DisplayImages(SimpleInterface):
-    """The images the figures show, on voxels of at least 1 mm (fine in-plane grids plot slowly)."""
+class DisplayWMH(SimpleInterface):
+    """The WMH regions and probability on the display grid of :class:`DisplayAnatomy`."""
 
-    input_spec = _DisplayImagesInputSpec
-    output_spec = _DisplayImagesOutputSpec
+    input_spec = _DisplayWMHInputSpec
+    output_spec = _DisplayWMHOutputSpec
 
     def _run_interface(self, runtime):
-        import nibabel as nib
-
-        from bids_deepwmh.reports.figures import display_grid, for_display
-
-        flair = nib.load(self.inputs.flair)
-        grid = display_grid(flair)
-        for name, order in (("flair", 1), ("brain_mask", 0), ("regions", 0), ("probseg", 1)):
-            img = flair if name == "flair" else nib.load(getattr(self.inputs, name))
-            self._results[name] = out_path(runtime, f"{name}.nii.gz")
-            nib.save(for_display(img, grid, order), self._results[name])
+        self._results.update(_save(_to_display(self.inputs, ("regions", "probseg")), runtime))
         return runtime
+
+
+LABEL_IMAGES = ("brain_mask", "regions")  # resampled by nearest neighbour; the others linearly
+
+
+def _to_display(inputs, names):
+    """The inputs ``names`` on the display grid of ``inputs.flair`` (nibabel images by name)."""
+    import nibabel as nib
+
+    from bids_deepwmh.reports.figures import display_grid, for_display
+
+    flair = nib.load(inputs.flair)
+    grid = display_grid(flair)
+    return {name: for_display(flair if name == "flair" else nib.load(getattr(inputs, name)), grid,
+                              0 if name in LABEL_IMAGES else 1)
+            for name in names}
+
+
+def _save(images, runtime):
+    """Save nibabel images by name in the node's folder; their paths by name."""
+    import nibabel as nib
+
+    paths = {name: out_path(runtime, f"{name}.nii.gz") for name in images}
+    for name, img in images.items():
+        nib.save(img, paths[name])
+    return paths
 
 
 class _AxialMosaicInputSpec(BaseInterfaceInputSpec):
@@ -68,6 +115,48 @@ class AxialMosaic(SimpleInterface):
         self._results["out_report"] = out_path(runtime, "mosaic.svg")
         axial_mosaic(self.inputs.in_file, self.inputs.bbox_mask, self._results["out_report"],
                      contours=contours, overlay=overlay, rows=self.inputs.rows)
+        return runtime
+
+
+class _BrainMaskPlotInputSpec(BaseInterfaceInputSpec):
+    background_file = File(exists=True, mandatory=True, desc="the FLAIR (display grid)")
+    mask_file = File(exists=True, mandatory=True, desc="the brain mask (display grid)")
+
+
+class BrainMaskPlot(SimpleInterface):
+    """The brain mask's outline on the FLAIR in three views."""
+
+    input_spec = _BrainMaskPlotInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.reports.figures import brain_mask_figure
+
+        self._results["out_report"] = out_path(runtime, "brain_mask.svg")
+        brain_mask_figure(self.inputs.background_file, self.inputs.mask_file, self._results["out_report"])
+        return runtime
+
+
+class _RegistrationPlotInputSpec(BaseInterfaceInputSpec):
+    flair = File(exists=True, mandatory=True, desc="the FLAIR (display grid)")
+    template = File(exists=True, mandatory=True, desc="the template brought to the FLAIR (display grid)")
+    wm_mask = File(exists=True, mandatory=True, desc="the template's white matter on the FLAIR, outlined on both")
+    template_label = traits.Str("Template", usedefault=True)
+
+
+class RegistrationPlot(SimpleInterface):
+    """The FLAIR and the template brought to it, one over the other, the template's white matter
+    outlined on both."""
+
+    input_spec = _RegistrationPlotInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.reports.figures import registration_figure
+
+        self._results["out_report"] = out_path(runtime, "registration.svg")
+        registration_figure(self.inputs.flair, self.inputs.template, self.inputs.wm_mask, self._results["out_report"],
+                            self.inputs.template_label)
         return runtime
 
 

@@ -10,13 +10,13 @@ from bids_deepwmh.interfaces.utils import out_path
 class _AnatomicalWMHInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
-    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
-    reference_file = File(exists=True, mandatory=True, desc="normal-appearing FLAIR reference")
-    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
-    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg")
+    reference = File(exists=True, mandatory=True, desc="normal-appearing reference (expected, spread) on the FLAIR")
+    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR")
+    allowed_tissue = File(exists=True, mandatory=True, desc="template white and deep grey matter on the FLAIR")
 
 
 class _AnatomicalWMHOutputSpec(TraitedSpec):
+    normalised = File(exists=True, desc="the FLAIR divided by its white matter's level")
     score = File(exists=True, desc="one-sided hyperintensity z-score")
     wmh_mask = File(exists=True, desc="binary WMH mask")
 
@@ -30,40 +30,36 @@ class AnatomicalWMH(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core import anatomical
         from bids_deepwmh.core.images import like, voxel_volume_mm3
-        from bids_deepwmh.core.reference import load_reference
-        from bids_deepwmh.core.registration import resample
-        from bids_deepwmh.core.template import allowed_tissue
+        from bids_deepwmh.core.reference import reference_volumes
 
         flair = nib.load(self.inputs.in_file)
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
-        expected, spread, _ = load_reference(self.inputs.reference_file)
-
-        def to_native(template_img):
-            return resample(template_img, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32)
-
-        allowed = to_native(allowed_tissue(nib.load(self.inputs.aseg))) > 0.5
-        wm_probability = to_native(nib.load(self.inputs.wm_probability))
+        allowed = np.asanyarray(nib.load(self.inputs.allowed_tissue).dataobj) > 0
+        wm_probability = nib.load(self.inputs.wm_probability).get_fdata(dtype=np.float32)
+        expected, spread = (img.get_fdata(dtype=np.float32)
+                            for img in reference_volumes(nib.load(self.inputs.reference)))
         normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
         score = anatomical.hyperintensity_score(
-            normalised, brain, wm_probability, to_native(expected), to_native(spread), flair.header.get_zooms()[:3]
+            normalised, brain, wm_probability, expected, spread, flair.header.get_zooms()[:3]
         )
         wmh = anatomical.segment(score, allowed & brain, voxel_volume_mm3(flair))
         self._results.update(
+            normalised=out_path(runtime, "normalised.nii.gz"),
             score=out_path(runtime, "score.nii.gz"),
             wmh_mask=out_path(runtime, "wmh.nii.gz"),
         )
+        nib.save(like(normalised, flair), self._results["normalised"])
         nib.save(like(score, flair), self._results["score"])
         nib.save(like(wmh, flair, np.uint8), self._results["wmh_mask"])
         return runtime
 
 
 class _RegionalWMHInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
+    normalised = File(exists=True, mandatory=True, desc="white-matter-normalised FLAIR (AnatomicalWMH)")
     brain_mask = File(exists=True, mandatory=True)
     wmh_mask = File(exists=True, mandatory=True, desc="final WMH mask")
     probseg = File(exists=True, mandatory=True, desc="WMH probability")
     inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform (lesion centroids)")
-    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR grid")
     aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid")
 
 
@@ -80,17 +76,16 @@ class RegionalWMH(SimpleInterface):
     output_spec = _RegionalWMHOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_deepwmh.core import anatomical, regions
+        from bids_deepwmh.core import regions
         from bids_deepwmh.core.images import like
         from bids_deepwmh.core.registration import points_to_template
         from bids_deepwmh.utils.tables import write_tsv
 
-        flair = nib.load(self.inputs.in_file)
+        flair = nib.load(self.inputs.normalised)
         zooms = flair.header.get_zooms()[:3]
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
         wmh = np.asanyarray(nib.load(self.inputs.wmh_mask).dataobj) > 0
-        wm_probability = nib.load(self.inputs.wm_probability).get_fdata(dtype=np.float32)
-        normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
+        normalised = flair.get_fdata(dtype=np.float32)
         prior = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), regions.LATERAL_VENTRICLES)
         ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
         region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles)
@@ -140,40 +135,10 @@ class WMHVolumes(SimpleInterface):
         return runtime
 
 
-class _WMHTissueInputSpec(BaseInterfaceInputSpec):
-    reference = File(exists=True, mandatory=True, desc="the FLAIR, whose grid the output takes")
-    inverse_transform = File(exists=True, mandatory=True, desc="template-to-FLAIR transform")
-    wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg")
-    aseg = File(exists=True, mandatory=True, desc="template seg-aseg dseg, on the probseg's grid")
-
-
-class _WMHTissueOutputSpec(TraitedSpec):
-    out_mask = File(exists=True, desc="where WMH can be, on the FLAIR grid (uint8)")
-
-
-class WMHTissue(SimpleInterface):
-    """White and deep grey matter, brainstem and cerebellar white matter, with a margin, on the FLAIR."""
-
-    input_spec = _WMHTissueInputSpec
-    output_spec = _WMHTissueOutputSpec
-
-    def _run_interface(self, runtime):
-        from bids_deepwmh.core.images import like
-        from bids_deepwmh.core.registration import resample
-        from bids_deepwmh.core.template import wmh_tissue
-
-        flair = nib.load(self.inputs.reference)
-        tissue = wmh_tissue(nib.load(self.inputs.wm_probability), nib.load(self.inputs.aseg))
-        on_flair = resample(tissue, flair, self.inputs.inverse_transform).get_fdata(dtype=np.float32) >= 0.5
-        self._results["out_mask"] = out_path(runtime, "wmh_tissue.nii.gz")
-        nib.save(like(on_flair, flair, np.uint8), self._results["out_mask"])
-        return runtime
-
-
 class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
-    tissue = File(exists=True, mandatory=True, desc="where WMH can be (WMHTissue)")
+    tissue = File(exists=True, mandatory=True, desc="where WMH can be, on the FLAIR (the priors' wmh_tissue)")
     score = File(exists=True, desc="anatomical score (used when the model takes it)")
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")

@@ -1,14 +1,19 @@
 """Figures of one scan, drawn with nilearn and composed with nireports' SVG tools."""
 
+import itertools
 import warnings
+from uuid import uuid4
 
 import nibabel as nib
 import numpy as np
+
+from bids_deepwmh.core.images import voxel_sizes
 
 # Outline colours of the regions dseg's labels (periventricular, deep, ventricles), named in the captions.
 REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff"}
 DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
 DPI = 150  # each mosaic row is about 1500 pixels wide: sharp on screens, quick to draw
+VIEW_CUTS = 7  # slices per view of the brain-mask and registration figures, as nireports draws them
 SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
 
 
@@ -54,6 +59,45 @@ def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, row
     return compose_view(panels, None, out_file=out_file)
 
 
+def view_panels(image_file, contour_file, cuts, title=None):
+    """SVG panels of ``image_file`` in axial, sagittal and coronal slices at ``cuts`` (nireports'
+    ``cuts_from_bbox``), the 0.5 level of ``contour_file`` outlined in red, grey levels from the
+    15th to the 99.8th percentile as nireports sets them; drawn at ``DPI``."""
+    from nilearn import plotting
+    from nireports._vendored.svgutils.transform import fromstring
+    from nireports.reportlets.utils import extract_svg, robust_set_limits
+
+    img = nib.load(image_file)
+    limits = robust_set_limits(img.get_fdata(dtype=np.float32).reshape(-1), {})
+    panels = []
+    for mode in ("z", "x", "y"):
+        display = plotting.plot_anat(img, display_mode=mode, cut_coords=cuts[mode], colorbar=False,
+                                     title=title if mode == "z" else None, **limits)
+        display.add_contours(contour_file, levels=[0.5], colors=["r"], linewidths=0.5)
+        svg = extract_svg(display, dpi=DPI, compress=False)
+        display.close()
+        panels.append(fromstring(svg.replace("figure_1", f"panel-{mode}-{uuid4()}", 1)))  # ids unique in the report
+    return panels
+
+
+def brain_mask_figure(flair_file, mask_file, out_file):
+    """The brain mask outlined on the FLAIR in three views."""
+    from nireports.reportlets.utils import compose_view, cuts_from_bbox
+
+    cuts = cuts_from_bbox(nib.load(mask_file), cuts=VIEW_CUTS)
+    compose_view(view_panels(flair_file, mask_file, cuts), None, out_file=out_file)
+
+
+def registration_figure(flair_file, template_file, wm_mask_file, out_file, template_label):
+    """The FLAIR and the template brought to it, one over the other (nireports' flicker figure),
+    the template's white matter outlined on both."""
+    from nireports.reportlets.utils import compose_view, cuts_from_bbox
+
+    cuts = cuts_from_bbox(nib.load(wm_mask_file), cuts=VIEW_CUTS)
+    compose_view(view_panels(flair_file, wm_mask_file, cuts, "FLAIR"),
+                 view_panels(template_file, wm_mask_file, cuts, template_label), out_file=out_file)
+
+
 def region_contours(regions_file):
     """(image, level, colour) outlines of each label of the regions dseg that is present."""
     img = nib.load(regions_file)
@@ -66,16 +110,20 @@ def region_contours(regions_file):
 
 
 def display_grid(img):
-    """The voxel grid figures of ``img`` are drawn on: the same field of view with voxels of at
-    least ``DISPLAY_MM`` (a 0.45 mm in-plane 2D FLAIR is drawn at 1 mm); None if already coarse."""
-    zooms = np.asarray(img.header.get_zooms()[:3], float)
-    scale = np.maximum(DISPLAY_MM / zooms, 1.0)
-    if np.all(scale < 1.1):
+    """The grid figures of ``img`` are drawn on: its field of view on the world's axes, voxels of
+    at least ``DISPLAY_MM`` (nilearn would otherwise resample an oblique image at every slice it
+    draws, and fine in-plane voxels only slow the plotting); None if ``img`` is already on one.
+    ``img`` is RAS+ (conformed), so its voxel axes are the nearest to the world's."""
+    sizes = np.maximum(voxel_sizes(img), DISPLAY_MM)
+    corners = np.array(list(itertools.product(*[(0, n - 1) for n in img.shape[:3]])))
+    world = nib.affines.apply_affine(img.affine, corners)
+    low, high = world.min(axis=0), world.max(axis=0)
+    shape = tuple(int(n) for n in np.floor((high - low) / sizes + 1e-3) + 1)
+    affine = np.diag([*sizes, 1.0])
+    affine[:3, 3] = low
+    if shape == img.shape[:3] and np.allclose(affine, img.affine, atol=1e-3):
         return None
-    shape = tuple(int(n) for n in np.ceil(np.asarray(img.shape[:3]) / scale))
-    to_old = np.diag([*scale, 1.0])
-    to_old[:3, 3] = (scale - 1) / 2  # voxel centres of the coarse grid, in the old grid's indices
-    return shape, img.affine @ to_old
+    return shape, affine
 
 
 def for_display(img, grid, order):

@@ -91,3 +91,22 @@ def stop_workers(pool, grace_seconds=5.0):
         with suppress(psutil.NoSuchProcess):
             worker.kill()
     return len(workers)
+
+
+def critical_path_plugin(pool, plugin_args):
+    """niworkflows' MultiProc plugin over ``pool`` that, of the nodes ready to run, submits first
+    those that the most other nodes wait on (a scan's segmentation before its figures), and runs
+    the quick nodes that stay in this process (the sinks) only after the workers have theirs."""
+    import networkx as nx
+    from niworkflows.engine.plugin import MultiProcPlugin
+
+    class CriticalPathFirstPlugin(MultiProcPlugin):
+        def run(self, graph, config, updatehash=False):
+            self._waiting = {node: len(nx.descendants(graph, node)) for node in graph}
+            return super().run(graph, config, updatehash=updatehash)
+
+        def _sort_jobs(self, jobids, scheduler="tsort"):
+            return sorted(jobids, key=lambda j: (bool(self.procs[j].run_without_submitting),
+                                                 -self._waiting[self.procs[j]]))
+
+    return CriticalPathFirstPlugin(pool=pool, plugin_args=plugin_args)

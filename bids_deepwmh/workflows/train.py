@@ -5,12 +5,14 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh import DEFAULT_RANDOM_SEED
-from bids_deepwmh.core import template
 from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
 from bids_deepwmh.interfaces.training import TrainModel
 from bids_deepwmh.workflows.base import scan_workflow_name
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
+from bids_deepwmh.workflows.priors import init_priors_wf
 from bids_deepwmh.workflows.reference import connect_to_reference, init_reference_wf
+
+PSEUDO_LABEL_PRIORS = ("reference", "wm_probability", "allowed_tissue")  # what AnatomicalWMH takes
 
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
@@ -47,20 +49,23 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
         scan_wf = pe.Workflow(name=scan_name)
         preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
         preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
-        scan_wf.add_nodes([preprocessing_wf])
-        pseudo_labels = pe.Node(
-            AnatomicalWMH(wm_probability=template.tissue_probability("WM"), aseg=template.aseg()),
-            name=f"{scan_name}_pseudo_labels", mem_gb=2,
-        )
+        priors_wf = init_priors_wf(priors=PSEUDO_LABEL_PRIORS)
+        scan_wf.connect([
+            (preprocessing_wf, priors_wf, [
+                ("outputnode.flair", "inputnode.flair"),
+                ("outputnode.inverse_transform", "inputnode.inverse_transform"),
+            ]),
+        ])  # fmt: skip
+        pseudo_labels = pe.Node(AnatomicalWMH(), name=f"{scan_name}_pseudo_labels", mem_gb=2)
         if scan["name"] in reference_index:
             connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
         wf.connect([
+            (reference_wf, scan_wf, [("outputnode.reference", "priors_wf.inputnode.reference")]),
             (scan_wf, pseudo_labels, [
                 ("preprocessing_wf.outputnode.flair", "in_file"),
                 ("preprocessing_wf.outputnode.brain_mask", "brain_mask"),
-                ("preprocessing_wf.outputnode.inverse_transform", "inverse_transform"),
+                *[(f"priors_wf.outputnode.{prior}", prior) for prior in PSEUDO_LABEL_PRIORS],
             ]),
-            (reference_wf, pseudo_labels, [("outputnode.reference", "reference_file")]),
             (scan_wf, gathered["flairs"], [("preprocessing_wf.outputnode.flair", f"in{i}")]),
             (scan_wf, gathered["brain_masks"], [("preprocessing_wf.outputnode.brain_mask", f"in{i}")]),
             (pseudo_labels, gathered["pseudo_labels"], [("wmh_mask", f"in{i}")]),
