@@ -3,11 +3,11 @@
 One scan at a time (a cold work folder each), so the seconds and memory are those of one scan:
 wall time of the command, seconds per stage (from Nipype's node results), peak memory of the
 whole process tree (sampled every 0.1 s), and the quality flags raised.  ``benchmarks/accuracy.py
---out`` the same folder then scores the annotated sets from these outputs.  ``--batch`` then runs
-each dataset again as one command over all its scans (a cold work folder, outputs apart), and
-prints its seconds per scan beside those of the scans run one at a time.
+--out`` the same folder then scores the annotated sets from these outputs.  ``--batch`` datasets
+are then run again, each as one command over all its scans (a cold work folder, outputs apart),
+and their seconds per scan are printed beside those of the same scans run one at a time.
 
-    python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2] [--batch]
+    python benchmarks/benchmark.py [--data ../shared/data/bids] [--out bench] [--nprocs 2] [--batch dev-thick]
 """
 
 import argparse
@@ -79,7 +79,8 @@ def main():
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--model", type=Path, help="a model bundle (default: the bundled model)")
     parser.add_argument("--datasets", nargs="+", help="dataset folders to run (default: all)")
-    parser.add_argument("--batch", action="store_true", help="also run each dataset's scans in one command")
+    parser.add_argument("--batch", nargs="+", default=[], metavar="DATASET",
+                        help="then run these datasets again, each in one command over all its scans")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}")
@@ -123,7 +124,7 @@ def main():
         print("| " + " | ".join(str(row.get(c, "")) for c in columns[:-1]) + " |")
     if args.batch:
         print("\n| dataset | scans | batch s per scan | one at a time s per scan | batch peak GB |\n|---|---|---|---|---|")
-        for dataset in (d for d in datasets if not args.datasets or d.name in args.datasets):
+        for dataset in (d for d in datasets if d.name in args.batch):
             single = [r["seconds"] for r in rows if r["dataset"] == dataset.name]
             work = args.out / "batch" / "work" / dataset.name
             shutil.rmtree(work, ignore_errors=True)

@@ -1,13 +1,12 @@
 """Figures of one scan, drawn with nilearn and composed with nireports' SVG tools."""
 
-import itertools
 import warnings
 from uuid import uuid4
 
 import nibabel as nib
 import numpy as np
 
-from bids_deepwmh.core.images import voxel_sizes
+from bids_deepwmh.core.images import voxel_aligned, voxel_sizes
 
 # Outline colours of the regions dseg's labels (periventricular, deep, ventricles), named in the captions.
 REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff"}
@@ -110,24 +109,25 @@ def region_contours(regions_file):
 
 
 def display_grid(img):
-    """The grid figures of ``img`` are drawn on: its field of view on the world's axes, voxels of
-    at least ``DISPLAY_MM`` (nilearn would otherwise resample an oblique image at every slice it
-    draws, and fine in-plane voxels only slow the plotting); None if ``img`` is already on one.
-    ``img`` is RAS+ (conformed), so its voxel axes are the nearest to the world's."""
-    sizes = np.maximum(voxel_sizes(img), DISPLAY_MM)
-    corners = np.array(list(itertools.product(*[(0, n - 1) for n in img.shape[:3]])))
-    world = nib.affines.apply_affine(img.affine, corners)
-    low, high = world.min(axis=0), world.max(axis=0)
-    shape = tuple(int(n) for n in np.floor((high - low) / sizes + 1e-3) + 1)
-    affine = np.diag([*sizes, 1.0])
-    affine[:3, 3] = low
-    if shape == img.shape[:3] and np.allclose(affine, img.affine, atol=1e-3):
+    """The grid figures of ``img`` are drawn on: its voxels as acquired, laid on the world's axes
+    (the header's rotation dropped: nilearn would otherwise resample an oblique image at each slice
+    it draws), coarsened to voxels of at least ``DISPLAY_MM`` (finer ones only slow the plotting);
+    None to draw its voxels as they are.  ``img`` is RAS+ (conformed), so the picture keeps its
+    left and right."""
+    zooms = voxel_sizes(img)
+    scale = np.maximum(DISPLAY_MM / zooms, 1.0)
+    if np.all(scale < 1.1):
         return None
-    return shape, affine
+    shape = tuple(int(n) for n in np.ceil(np.asarray(img.shape[:3]) / scale))
+    to_old = np.diag([*scale, 1.0])
+    to_old[:3, 3] = (scale - 1) / 2  # voxel centres of the coarse grid, in the old grid's indices
+    return shape, voxel_aligned(img).affine @ to_old
 
 
 def for_display(img, grid, order):
-    """``img`` resampled onto ``grid`` (from :func:`display_grid`; None keeps it as it is)."""
+    """``img``'s voxels on the world's axes, resampled onto ``grid`` (from :func:`display_grid`;
+    None keeps the voxels as they are)."""
     from nibabel.processing import resample_from_to
 
-    return img if grid is None else resample_from_to(img, grid, order=order)
+    aligned = voxel_aligned(img)
+    return aligned if grid is None else resample_from_to(aligned, grid, order=order)

@@ -49,23 +49,22 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
         scan_wf = pe.Workflow(name=scan_name)
         preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
         preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
-        priors_wf = init_priors_wf(priors=PSEUDO_LABEL_PRIORS)
-        scan_wf.connect([
-            (preprocessing_wf, priors_wf, [
-                ("outputnode.flair", "inputnode.flair"),
-                ("outputnode.inverse_transform", "inputnode.inverse_transform"),
-            ]),
-        ])  # fmt: skip
+        scan_wf.add_nodes([preprocessing_wf])
+        priors_wf = init_priors_wf(priors=PSEUDO_LABEL_PRIORS, name=f"{scan_name}_priors_wf")
         pseudo_labels = pe.Node(AnatomicalWMH(), name=f"{scan_name}_pseudo_labels", mem_gb=2)
         if scan["name"] in reference_index:
             connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
         wf.connect([
-            (reference_wf, scan_wf, [("outputnode.reference", "priors_wf.inputnode.reference")]),
+            (scan_wf, priors_wf, [
+                ("preprocessing_wf.outputnode.flair", "inputnode.flair"),
+                ("preprocessing_wf.outputnode.inverse_transform", "inputnode.inverse_transform"),
+            ]),
+            (reference_wf, priors_wf, [("outputnode.reference", "inputnode.reference")]),
             (scan_wf, pseudo_labels, [
                 ("preprocessing_wf.outputnode.flair", "in_file"),
                 ("preprocessing_wf.outputnode.brain_mask", "brain_mask"),
-                *[(f"priors_wf.outputnode.{prior}", prior) for prior in PSEUDO_LABEL_PRIORS],
             ]),
+            (priors_wf, pseudo_labels, [(f"outputnode.{prior}", prior) for prior in PSEUDO_LABEL_PRIORS]),
             (scan_wf, gathered["flairs"], [("preprocessing_wf.outputnode.flair", f"in{i}")]),
             (scan_wf, gathered["brain_masks"], [("preprocessing_wf.outputnode.brain_mask", f"in{i}")]),
             (pseudo_labels, gathered["pseudo_labels"], [("wmh_mask", f"in{i}")]),
