@@ -1,4 +1,4 @@
-"""Report nodes: the images on a display grid, axial mosaics and the HTML summary of one scan."""
+"""Report nodes: the images on the display grid, the figures and the HTML summary of one scan."""
 
 import json
 from pathlib import Path
@@ -23,8 +23,8 @@ class _DisplayAnatomyOutputSpec(TraitedSpec):
 
 
 class DisplayAnatomy(SimpleInterface):
-    """The FLAIR, its brain mask and the template brought to it, on the display grid (axes of the
-    world, voxels of at least 1 mm), where every figure is drawn without resampling again."""
+    """The FLAIR, its brain mask and the template brought to it, on the display grid (the FLAIR's
+    voxels on the world's axes, at least 1 mm), where every figure is drawn without resampling."""
 
     input_spec = _DisplayAnatomyInputSpec
     output_spec = _DisplayAnatomyOutputSpec
