@@ -8,7 +8,7 @@ from bids_deepwmh.interfaces.priors import TemplateMasks
 from bids_deepwmh.interfaces.utils import ApplyTransform
 
 MASKS = ("allowed_tissue", "wmh_tissue", "right_hemisphere")  # made in template space by TemplateMasks
-PRIORS = (  # those the segmentation waits for first
+PRIORS = (  # in this order: those the segmentation waits for come first
     "reference", "wm_probability", "allowed_tissue", "wmh_tissue", "aseg", "gm_probability", "template_brain",
     "right_hemisphere", "template_t1w",
 )
@@ -20,8 +20,8 @@ def init_priors_wf(*, priors=PRIORS, name="priors_wf"):
     ``wm_probability``, ``gm_probability``, ``aseg``, the ``template_brain`` mask and
     ``template_t1w``; ``allowed_tissue`` (where the anatomical stage may call WMH), ``wmh_tissue``
     (where the network's WMH are kept) and ``right_hemisphere``; the ``reference`` (expected,
-    spread); only those named in ``priors``.  Masks are resampled linearly and kept at >= 0.5; each warp is a node of its own, so
-    that they share the cores."""
+    spread); only those named in ``priors``.  Masks are resampled linearly and kept at >= 0.5;
+    each warp is a node of its own, so that they share the cores."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["flair", "inverse_transform", "reference"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=list(priors)), name="outputnode")
