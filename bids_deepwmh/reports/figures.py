@@ -58,9 +58,9 @@ def axial_mosaic(background, bbox_mask, out_file, contours=(), overlay=None, row
     return compose_view(panels, None, out_file=out_file)
 
 
-def view_panels(image_file, contour_file, cuts, title=None):
+def view_panels(image_file, contour, cuts, title=None):
     """SVG panels of ``image_file`` in axial, sagittal and coronal slices at ``cuts`` (nireports'
-    ``cuts_from_bbox``), the 0.5 level of ``contour_file`` outlined in red, grey levels from the
+    ``cuts_from_bbox``), the 0.5 level of the nibabel image ``contour`` outlined in red, grey levels from the
     15th to the 99.8th percentile as nireports sets them; drawn at ``DPI``."""
     from nilearn import plotting
     from nireports._vendored.svgutils.transform import fromstring
@@ -72,7 +72,7 @@ def view_panels(image_file, contour_file, cuts, title=None):
     for mode in ("z", "x", "y"):
         display = plotting.plot_anat(img, display_mode=mode, cut_coords=cuts[mode], colorbar=False,
                                      title=title if mode == "z" else None, **limits)
-        display.add_contours(contour_file, levels=[0.5], colors=["r"], linewidths=0.5)
+        display.add_contours(contour, levels=[0.5], colors=["r"], linewidths=0.5)
         svg = extract_svg(display, dpi=DPI, compress=False)
         display.close()
         panels.append(fromstring(svg.replace("figure_1", f"panel-{mode}-{uuid4()}", 1)))  # ids unique in the report
@@ -83,8 +83,8 @@ def brain_mask_figure(flair_file, mask_file, out_file):
     """The brain mask outlined on the FLAIR in three views."""
     from nireports.reportlets.utils import compose_view, cuts_from_bbox
 
-    cuts = cuts_from_bbox(nib.load(mask_file), cuts=VIEW_CUTS)
-    compose_view(view_panels(flair_file, mask_file, cuts), None, out_file=out_file)
+    mask = nib.load(mask_file)
+    compose_view(view_panels(flair_file, mask, cuts_from_bbox(mask, cuts=VIEW_CUTS)), None, out_file=out_file)
 
 
 def registration_figure(flair_file, template_file, wm_mask_file, out_file, template_label):
@@ -92,9 +92,10 @@ def registration_figure(flair_file, template_file, wm_mask_file, out_file, templ
     the template's white matter outlined on both."""
     from nireports.reportlets.utils import compose_view, cuts_from_bbox
 
-    cuts = cuts_from_bbox(nib.load(wm_mask_file), cuts=VIEW_CUTS)
-    compose_view(view_panels(flair_file, wm_mask_file, cuts, "FLAIR"),
-                 view_panels(template_file, wm_mask_file, cuts, template_label), out_file=out_file)
+    wm_mask = nib.load(wm_mask_file)
+    cuts = cuts_from_bbox(wm_mask, cuts=VIEW_CUTS)
+    compose_view(view_panels(flair_file, wm_mask, cuts, "FLAIR"),
+                 view_panels(template_file, wm_mask, cuts, template_label), out_file=out_file)
 
 
 def region_contours(regions_file):
