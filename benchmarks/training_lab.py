@@ -175,7 +175,7 @@ def evaluate(runs, work_roots, data, teacher):
     import torch
 
     from bids_deepwmh.core.images import voxel_volume_mm3
-    from bids_deepwmh.core.lesions import keep_in_tissue
+    from bids_deepwmh.core.lesions import keep_in_tissue, trim_faint_rims
     from bids_deepwmh.core.metrics import dice
     from bids_deepwmh.model.bundle import Bundle
     from bids_deepwmh.model.inference import segment_scan
@@ -192,7 +192,9 @@ def evaluate(runs, work_roots, data, teacher):
         masks = {"anatomical": np.asanyarray(nib.load(files["anatomical"]).dataobj) > 0}
         for name, bundle in bundles.items():
             probability, mask = segment_scan(bundle, flair, brain, score)
-            masks[name] = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))[1]
+            masks[name] = trim_faint_rims(keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))[1],
+                                          score.get_fdata(dtype=np.float32), flair.header.get_zooms()[:3],
+                                          bundle.settings["inference"]["min_lesion_mm3"])
         for rater, truth in raters.items():
             row = results.setdefault((dataset, scan, rater), {"manual_ml": truth.sum() * voxel_ml})
             for name, mask in masks.items():

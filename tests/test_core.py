@@ -89,6 +89,20 @@ def test_a_one_sided_mass_is_out_of_distribution_and_large_lesions_on_both_sides
     assert "one_sided_hyperintensity_ml" not in quality.assess({"one_sided_hyperintensity_ml": bilateral})["flags"]
 
 
+def test_faint_rims_are_trimmed_and_faint_lesions_far_from_bright_ones_are_kept():
+    from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, ball, trim_faint_rims
+
+    bright_core, bright = blob(SHAPE, (20, 36, 30), 3), blob(SHAPE, (20, 36, 30), 5)
+    faint = blob(SHAPE, (44, 36, 30), 3)  # 24 mm away, a tenth as bright as the other's core
+    score = np.where(bright_core, 20.0, np.where(bright, 0.5 * LESION_CORE_FRACTION * 20.0, 0))
+    score = np.where(faint, 2.0, score).astype(np.float32)
+    kept = trim_faint_rims(bright | faint, score, (1.0, 1.0, 1.0), min_mm3=3.0)
+    assert kept[bright_core].all() and not kept[bright & ~bright_core].any()
+    assert kept[faint].all()
+    # the radius is in millimetres: 6 mm slices compare a voxel with its own slice only
+    assert ball((1.0, 1.0, 6.0), 4.0).shape == (9, 9, 1) and ball((2.0, 2.0, 2.0), 4.0).sum() == 33
+
+
 def test_score_and_segment_find_the_blobs():
     image, brain, wm, lesions = brain_phantom()
     normalised = anatomical.normalise(image, brain, wm.astype(np.float32))
@@ -98,7 +112,7 @@ def test_score_and_segment_find_the_blobs():
     score = anatomical.hyperintensity_score(normalised, brain, wm, expected, spread, (1, 1, 1))
     assert score[lesions].mean() > anatomical.THRESHOLD
     assert np.median(score[wm & ~lesions]) == 0
-    found = anatomical.segment(score, wm, voxel_mm3=1.0)
+    found = anatomical.segment(score, wm, zooms=(1, 1, 1))
     assert metrics.dice(found, lesions) > 0.8
     assert metrics.lesion_detection(found, lesions) == (1.0, 1.0)
 

@@ -12,14 +12,15 @@ white matter alone, from its darker half, which lesions (always brighter) cannot
 3D FLAIR's bright cortex no longer inflates it and hides every lesion.  The
 reference raises the bar where normal tissue is bright or variable (cortex edges, septum,
 choroid plexus, normal periventricular caps).  Lesions are seeds above ``THRESHOLD`` robust
-standard deviations, grown to neighbours above half of it, inside white and deep grey matter.
+standard deviations, grown to neighbours above half of it, inside white and deep grey matter,
+less their faint partial-volume rims (``lesions.trim_faint_rims``).
 """
 
 import numpy as np
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold
 
-from bids_deepwmh.core.lesions import remove_small_components
+from bids_deepwmh.core.lesions import trim_faint_rims
 
 # Where the white-matter probability is this high, the voxel is white matter for normalisation.
 WM_CORE_PROBABILITY = 0.9
@@ -87,8 +88,9 @@ def hyperintensity_score(normalised, brain, wm_probability, expected, spread, zo
     return np.where(brain, np.clip(z, 0, None), 0).astype(np.float32)
 
 
-def segment(score, allowed, voxel_mm3):
-    """Hysteresis threshold of the score inside the allowed tissue; tiny components dropped."""
+def segment(score, allowed, zooms):
+    """Hysteresis threshold of the score inside the allowed tissue, faint rims and tiny components
+    dropped; ``zooms``: the voxel size in mm."""
     score = np.where(allowed, score, 0)
     mask = apply_hysteresis_threshold(score, HYSTERESIS_RATIO * THRESHOLD, THRESHOLD)
-    return remove_small_components(mask, voxel_mm3, MIN_LESION_MM3)
+    return trim_faint_rims(mask, score, zooms, MIN_LESION_MM3)

@@ -2,7 +2,7 @@
 
 import nibabel as nib
 import numpy as np
-from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, isdefined, traits
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from bids_deepwmh.interfaces.utils import out_path
 
@@ -29,7 +29,7 @@ class AnatomicalWMH(SimpleInterface):
 
     def _run_interface(self, runtime):
         from bids_deepwmh.core import anatomical
-        from bids_deepwmh.core.images import like, voxel_volume_mm3
+        from bids_deepwmh.core.images import like
         from bids_deepwmh.core.reference import reference_volumes
 
         flair = nib.load(self.inputs.in_file)
@@ -42,7 +42,7 @@ class AnatomicalWMH(SimpleInterface):
         score = anatomical.hyperintensity_score(
             normalised, brain, wm_probability, expected, spread, flair.header.get_zooms()[:3]
         )
-        wmh = anatomical.segment(score, allowed & brain, voxel_volume_mm3(flair))
+        wmh = anatomical.segment(score, allowed & brain, flair.header.get_zooms()[:3])
         self._results.update(
             normalised=out_path(runtime, "normalised.nii.gz"),
             score=out_path(runtime, "score.nii.gz"),
@@ -139,7 +139,8 @@ class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
     tissue = File(exists=True, mandatory=True, desc="where WMH can be, on the FLAIR (the priors' wmh_tissue)")
-    score = File(exists=True, desc="anatomical score (used when the model takes it)")
+    score = File(exists=True, mandatory=True,
+                 desc="anatomical score: the network's second input when the model takes it, and the rims' trim")
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
     mirror = traits.Bool(False, usedefault=True, desc="average the 8 mirrored predictions")
@@ -152,7 +153,8 @@ class _LearnedWMHOutputSpec(TraitedSpec):
 
 
 class LearnedWMH(SimpleInterface):
-    """The trained network's WMH probability and mask, kept to the tissue where WMH can be."""
+    """The trained network's WMH probability and mask, kept to the tissue where WMH can be; the
+    mask also loses the faint partial-volume rims of its lesions (``lesions.trim_faint_rims``)."""
 
     input_spec = _LearnedWMHInputSpec
     output_spec = _LearnedWMHOutputSpec
@@ -161,7 +163,7 @@ class LearnedWMH(SimpleInterface):
         import torch
 
         from bids_deepwmh.core.images import like, voxel_volume_mm3
-        from bids_deepwmh.core.lesions import keep_in_tissue
+        from bids_deepwmh.core.lesions import keep_in_tissue, trim_faint_rims
         from bids_deepwmh.model.bundle import load_bundle
         from bids_deepwmh.model.inference import segment_scan
 
@@ -169,13 +171,15 @@ class LearnedWMH(SimpleInterface):
         # depend on --nprocs or --omp-nthreads, so the probability map is the same bit for bit.
         torch.set_num_threads(1)
         bundle = load_bundle(self.inputs.model)
-        score = nib.load(self.inputs.score) if bundle.uses_score and isdefined(self.inputs.score) else None
+        score = nib.load(self.inputs.score)
         flair = nib.load(self.inputs.in_file)
         probability, mask = segment_scan(
             bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror
         )
         tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
         probability, mask, outside_ml = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))
+        mask = trim_faint_rims(mask, score.get_fdata(dtype=np.float32), flair.header.get_zooms()[:3],
+                               bundle.settings["inference"]["min_lesion_mm3"])
         self._results.update(probseg=out_path(runtime, "probseg.nii.gz"), wmh_mask=out_path(runtime, "wmh.nii.gz"),
                              outside_tissue_ml=outside_ml)
         nib.save(like(probability, flair), self._results["probseg"])

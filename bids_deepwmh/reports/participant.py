@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
+from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
 from bids_deepwmh.utils.bids import write_atomic
 
@@ -67,16 +68,18 @@ def methods_text(bundle, v):
         f"with affine and symmetric normalisation (SyN) stages, measuring mutual information near the "
         f"template's brain [@ants] (antspyx {v['antspyx']}). An "
         "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
-        "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter); as in "
+        "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter, faint rims "
+        "trimmed as below); as in "
         "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
         "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch "
         f"{v['torch']} [@pytorch]; "
         f"model weights sha256 {bundle.weights_sha256[:16]}). The WMH mask is the network's probability of "
         f"{inference['threshold']} or more inside the brain mask and within {WMH_TISSUE_MARGIN_MM:g} mm of the "
         "template's white and deep grey matter, brainstem and cerebellar white matter (brought through the "
-        "inverse transform), with components under "
-        f"{inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the lateral ventricles (the "
-        "template's, brought to the scan and refined on its CSF) were classed as periventricular, the others as "
+        "inverse transform), less each lesion's faint rim (voxels whose anatomical score was under "
+        f"{LESION_CORE_FRACTION:g} of the highest within {LESION_CORE_RADIUS_MM:g} mm, mostly partial volume), "
+        f"with components under {inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the "
+        "lateral ventricles (the template's, brought to the scan and refined on its CSF) were classed as periventricular, the others as "
         "deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
     )
 

@@ -5,6 +5,8 @@ from nipype.pipeline import engine as pe
 
 from bids_deepwmh import TEMPLATE
 from bids_deepwmh.core import template
+from bids_deepwmh.core.anatomical import MIN_LESION_MM3
+from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
@@ -38,7 +40,8 @@ LESIONS_SIDECAR = {
 ANATOMICAL_DESCRIPTION = (
     "Anatomical-knowledge WMH (the pseudo-labels the network learned from): voxels of white or "
     "deep grey matter brighter than a normal-appearing FLAIR reference (one-sided robust z-score, "
-    "hysteresis threshold), components under 3 mm3 removed."
+    f"hysteresis threshold), less each lesion's faint rim (score under {LESION_CORE_FRACTION:g} of the highest within "
+    f"{LESION_CORE_RADIUS_MM:g} mm), components under {MIN_LESION_MM3:g} mm3 removed."
 )
 
 
@@ -66,8 +69,9 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
     wmh_description = (
         f"White matter hyperintensities: probability >= {inference['threshold']} from "
         f"{_network_description(bundle)}, inside the brain mask and within {template.WMH_TISSUE_MARGIN_MM:g} mm of "
-        f"the template's white and deep grey matter, brainstem and cerebellar white matter, components under "
-        f"{inference['min_lesion_mm3']} mm3 removed."
+        f"the template's white and deep grey matter, brainstem and cerebellar white matter, less each lesion's "
+        f"faint rim (anatomical score under {LESION_CORE_FRACTION:g} of the highest within "
+        f"{LESION_CORE_RADIUS_MM:g} mm), components under {inference['min_lesion_mm3']} mm3 removed."
     )
 
     def sink(node_name, **entities_and_metadata):

@@ -45,11 +45,10 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg"),
                                ("outside_tissue_ml", "outside_tissue_ml")]),
+        (anatomical, learned, [("score", "score")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score"),
                                   ("normalised", "normalised")]),
         (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),
         (volumes, outputnode, [("out_tsv", "volumes")]),
     ])  # fmt: skip
-    if bundle.uses_score:
-        wf.connect(anatomical, "score", learned, "score")
     return wf
