@@ -99,6 +99,7 @@ def test_faint_rims_are_trimmed_and_faint_lesions_far_from_bright_ones_are_kept(
     kept = trim_faint_rims(bright | faint, score, (1.0, 1.0, 1.0), min_mm3=3.0)
     assert kept[bright_core].all() and not kept[bright & ~bright_core].any()
     assert kept[faint].all()
+    assert not trim_faint_rims(np.zeros(SHAPE, bool), score, (1.0, 1.0, 1.0), min_mm3=3.0).any()
     # the radius is in millimetres: 6 mm slices compare a voxel with its own slice only
     assert ball((1.0, 1.0, 6.0), 4.0).shape == (9, 9, 1) and ball((2.0, 2.0, 2.0), 4.0).sum() == 33
 
