@@ -175,10 +175,9 @@ def evaluate(runs, work_roots, data, teacher):
     import torch
 
     from bids_deepwmh.core.images import voxel_volume_mm3
-    from bids_deepwmh.core.lesions import keep_in_tissue, trim_faint_rims
     from bids_deepwmh.core.metrics import dice
     from bids_deepwmh.model.bundle import Bundle
-    from bids_deepwmh.model.inference import segment_scan
+    from bids_deepwmh.model.inference import keep_where_wmh_can_be, segment_scan
 
     torch.set_num_threads(1)  # as the participant level runs the network
     bundles = {p.parent.name: Bundle(p.parent, json.loads(p.read_text()))
@@ -187,14 +186,13 @@ def evaluate(runs, work_roots, data, teacher):
     for dataset, scan, files, raters in evaluation_scans(work_roots, data, teacher):
         flair, brain = nib.load(files["flair"]), nib.load(files["brain"])
         score = nib.load(files["score"])
+        score_data = score.get_fdata(dtype=np.float32)
         tissue = np.asanyarray(nib.load(files["tissue"]).dataobj) > 0
         voxel_ml = voxel_volume_mm3(flair) / 1000
         masks = {"anatomical": np.asanyarray(nib.load(files["anatomical"]).dataobj) > 0}
         for name, bundle in bundles.items():
             probability, mask = segment_scan(bundle, flair, brain, score)
-            masks[name] = trim_faint_rims(keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))[1],
-                                          score.get_fdata(dtype=np.float32), flair.header.get_zooms()[:3],
-                                          bundle.settings["inference"]["min_lesion_mm3"])
+            masks[name] = keep_where_wmh_can_be(bundle, probability, mask, tissue, score_data, flair)[1]
         for rater, truth in raters.items():
             row = results.setdefault((dataset, scan, rater), {"manual_ml": truth.sum() * voxel_ml})
             for name, mask in masks.items():

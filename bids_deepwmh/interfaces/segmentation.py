@@ -162,10 +162,9 @@ class LearnedWMH(SimpleInterface):
     def _run_interface(self, runtime):
         import torch
 
-        from bids_deepwmh.core.images import like, voxel_volume_mm3
-        from bids_deepwmh.core.lesions import keep_in_tissue, trim_faint_rims
+        from bids_deepwmh.core.images import like
         from bids_deepwmh.model.bundle import load_bundle
-        from bids_deepwmh.model.inference import segment_scan
+        from bids_deepwmh.model.inference import keep_where_wmh_can_be, segment_scan
 
         # One thread: as fast as two here (oneDNN), and the sums of the convolutions then never
         # depend on --nprocs or --omp-nthreads, so the probability map is the same bit for bit.
@@ -177,9 +176,9 @@ class LearnedWMH(SimpleInterface):
             bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror
         )
         tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
-        probability, mask, outside_ml = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair))
-        mask = trim_faint_rims(mask, score.get_fdata(dtype=np.float32), flair.header.get_zooms()[:3],
-                               bundle.settings["inference"]["min_lesion_mm3"])
+        probability, mask, outside_ml = keep_where_wmh_can_be(
+            bundle, probability, mask, tissue, score.get_fdata(dtype=np.float32), flair
+        )
         self._results.update(probseg=out_path(runtime, "probseg.nii.gz"), wmh_mask=out_path(runtime, "wmh.nii.gz"),
                              outside_tissue_ml=outside_ml)
         nib.save(like(probability, flair), self._results["probseg"])

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from bids_deepwmh.core.images import voxel_volume_mm3
-from bids_deepwmh.core.lesions import remove_small_components
+from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components, trim_faint_rims
 from bids_deepwmh.model.working import from_grid, network_input
 
 INFERENCE_DEFAULTS = {"window": [192, 192, 192], "overlap": 0.25, "threshold": 0.5, "min_lesion_mm3": 3.0}
@@ -87,3 +87,13 @@ def segment_scan(bundle, flair_img, brain_img, score_img=None, use_gpu=False, mi
         probability >= inference["threshold"], voxel_volume_mm3(flair_img), inference["min_lesion_mm3"]
     )
     return probability.astype(np.float32), mask
+
+
+def keep_where_wmh_can_be(bundle, probability, mask, tissue, score, flair_img):
+    """``(probability, mask, outside_ml)`` as the participant level writes them: both kept to the
+    boolean ``tissue`` where WMH can be (``outside_ml``: the mask's volume left out), and the mask
+    less its lesions' faint rims, by the anatomical ``score`` array on ``flair_img``'s grid."""
+    probability, mask, outside_ml = keep_in_tissue(probability, mask, tissue, voxel_volume_mm3(flair_img))
+    zooms = flair_img.header.get_zooms()[:3]
+    mask = trim_faint_rims(mask, score, zooms, bundle.settings["inference"]["min_lesion_mm3"])
+    return probability, mask, outside_ml

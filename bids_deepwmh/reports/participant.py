@@ -79,8 +79,8 @@ def methods_text(bundle, v):
         "inverse transform), less each lesion's faint rim (voxels whose anatomical score was under "
         f"{LESION_CORE_FRACTION:g} of the highest within {LESION_CORE_RADIUS_MM:g} mm, mostly partial volume), "
         f"with components under {inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the "
-        "lateral ventricles (the template's, brought to the scan and refined on its CSF) were classed as periventricular, the others as "
-        "deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
+        "lateral ventricles (the template's, brought to the scan and refined on its CSF) were classed as "
+        "periventricular, the others as deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
     )
 
 

@@ -40,8 +40,8 @@ LESIONS_SIDECAR = {
 ANATOMICAL_DESCRIPTION = (
     "Anatomical-knowledge WMH (the pseudo-labels the network learned from): voxels of white or "
     "deep grey matter brighter than a normal-appearing FLAIR reference (one-sided robust z-score, "
-    f"hysteresis threshold), less each lesion's faint rim (score under {LESION_CORE_FRACTION:g} of the highest within "
-    f"{LESION_CORE_RADIUS_MM:g} mm), components under {MIN_LESION_MM3:g} mm3 removed."
+    f"hysteresis threshold), less each lesion's faint rim (score under {LESION_CORE_FRACTION:g} of the highest "
+    f"within {LESION_CORE_RADIUS_MM:g} mm), components under {MIN_LESION_MM3:g} mm3 removed."
 )
 
 
