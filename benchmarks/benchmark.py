@@ -66,7 +66,8 @@ def stage_seconds(work_dir):
 
     seconds = defaultdict(float)
     for result in Path(work_dir).rglob("result_*.pklz"):
-        node = "priors" if result.parent.parent.name == "priors_wf" else result.parent.name
+        in_priors = result.parent.parent.name == "priors_wf" or result.parent.name == "template_masks"
+        node = "priors" if in_priors else result.parent.name
         duration = getattr(loadpkl(result).runtime, "duration", 0) or 0
         seconds[node if node in STAGES else "figures" if node in FIGURES else "outputs"] += duration
     return seconds

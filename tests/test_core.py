@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from bids_deepwmh.core import anatomical, metrics, quality
 from bids_deepwmh.core.bias import n4_correct
+from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.brainmask import skull_stripped_brain
 from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
@@ -160,6 +161,21 @@ def test_small_components_are_removed():
     kept = remove_small_components(mask, voxel_mm3=1.0, min_mm3=3.0)
     assert not kept[2, 2, 2] and kept[10:12, 10:12, 10:12].all()
     assert remove_small_components(mask, voxel_mm3=0.25, min_mm3=3.0).sum() == 0
+
+
+@pytest.mark.parametrize("zooms", [(1.0, 1.0, 1.0), (0.45, 0.45, 6.5)])
+def test_distances_on_the_bounding_box_match_those_over_the_whole_grid(zooms):
+    rng = np.random.default_rng(0)
+    mask = np.zeros((60, 50, 30), bool)
+    mask[20:35, 10:30, 5:20] = rng.random((15, 20, 15)) > 0.3  # ragged, and off the grid's centre
+    mask[0:3, 0:4, 0:2] = True  # at the grid's corner
+    for distance in (0.5, 2.0, 7.0):
+        assert np.array_equal(near_mask(mask, zooms, distance),
+                              ndimage.distance_transform_edt(~mask, sampling=zooms) <= distance)
+        assert np.array_equal(deeper_than(mask, zooms, distance),
+                              ndimage.distance_transform_edt(mask, sampling=zooms) > distance)
+    assert not near_mask(np.zeros_like(mask), zooms, 3.0).any()
+    assert not deeper_than(np.zeros_like(mask), zooms, 3.0).any()
 
 
 def test_reference_is_robust_to_lesions_in_different_places(tmp_path):

@@ -104,7 +104,7 @@ def _configure_nipype(config):
             "crashfile_format": "txt",
             "stop_on_first_crash": config.stop_on_first_crash,
             "check_version": False,
-            "poll_sleep_duration": 0.2,
+            "poll_sleep_duration": 0.05,
         },
         "logging": {"workflow_level": "INFO", "interface_level": "INFO", "utils_level": "WARNING"},
     })

@@ -10,17 +10,13 @@ deep WMH are the rest.  A lesion belongs to the region holding most of its voxel
 import numpy as np
 from scipy import ndimage
 
+from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.lesions import label_components
 
 LATERAL_VENTRICLES = (4, 43, 5, 44)  # aseg: left and right lateral ventricles and their inferior horns
 PERIVENTRICULAR_MM = 10.0
 VENTRICLE_SEARCH_MM = 5.0  # how far the refined ventricles may reach beyond the warped ones
 REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles"}  # the regions dseg
-
-
-def _distance_mm(mask, zooms):
-    """Distance (mm) of every voxel outside ``mask`` to it (0 inside), on a grid of ``zooms``."""
-    return ndimage.distance_transform_edt(~mask, sampling=zooms)
 
 
 def refine_ventricles(normalised, prior, brain, zooms):
@@ -30,13 +26,13 @@ def refine_ventricles(normalised, prior, brain, zooms):
     prior = prior & brain
     if not prior.any():
         return prior
-    core = _distance_mm(~prior, zooms) > 2.0  # 2 mm inside the prior's surface
+    core = deeper_than(prior, zooms, 2.0)  # 2 mm inside the prior's surface
     core = core if core.sum() >= 20 else prior
     csf_level = float(np.median(normalised[core]))
     if csf_level >= 0.8:  # not darker than white matter: nothing to refine on
         return prior
     smoothed = ndimage.gaussian_filter(normalised.astype(np.float32), 1.0 / np.asarray(zooms, float))
-    near = _distance_mm(prior, zooms) <= VENTRICLE_SEARCH_MM
+    near = near_mask(prior, zooms, VENTRICLE_SEARCH_MM)
     dark = near & brain & (smoothed < (csf_level + 1.0) / 2)
     labels, _ = label_components(dark)
     touching = np.unique(labels[core & dark])
@@ -46,9 +42,7 @@ def refine_ventricles(normalised, prior, brain, zooms):
 
 def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
     """Voxels within ``distance_mm`` of the ventricles (Euclidean, in mm)."""
-    if not ventricles.any():
-        return np.zeros(ventricles.shape, bool)
-    return _distance_mm(ventricles, zooms) <= distance_mm
+    return near_mask(ventricles, zooms, distance_mm)
 
 
 def region_map(wmh, zone, ventricles):
@@ -72,13 +66,15 @@ def lesion_rows(regions, probability, affine, to_template=None):
     scanner RAS millimetres to template millimetres (None leaves the template columns empty).
     """
     wmh = (regions == 1) | (regions == 2)
-    labels, count = label_components(wmh)
-    if count == 0:
+    if not wmh.any():
         return []
+    (box,) = ndimage.find_objects(wmh.astype(np.uint8))  # the lesions' bounding box: all that counts
+    wmh, regions, probability = wmh[box], regions[box], probability[box]
+    labels, count = label_components(wmh)
     index = np.arange(1, count + 1)
     voxels = ndimage.sum_labels(wmh, labels, index)
     periventricular = ndimage.sum_labels(regions == 1, labels, index) / voxels
-    centroids = np.array(ndimage.center_of_mass(wmh, labels, index)).reshape(-1, 3)
+    centroids = np.array(ndimage.center_of_mass(wmh, labels, index)).reshape(-1, 3) + [b.start for b in box]
     native = centroids @ affine[:3, :3].T + affine[:3, 3]
     template = to_template(native) if to_template is not None else np.full_like(native, np.nan)
     mean_p = ndimage.mean(probability, labels, index)

@@ -4,6 +4,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_deepwmh import TEMPLATE
+from bids_deepwmh.core.images import near_mask
 
 # FreeSurfer aseg labels of cerebral white matter and deep grey matter (thalamus, caudate,
 # putamen, pallidum, accumbens, ventral DC), white-matter hypointensities and the corpus callosum.
@@ -67,13 +68,11 @@ def wmh_tissue(wm_probability_img, aseg_img, margin_mm=WMH_TISSUE_MARGIN_MM):
     cerebellar white matter, grown by ``margin_mm`` so that juxtacortical lesions and the
     registration's few millimetres of error are kept; scalp, orbits, skull base and most of the
     cortex are left out.  ``wm_probability_img`` and ``aseg_img`` share the template grid."""
-    from scipy import ndimage
-
     labels = np.asanyarray(aseg_img.dataobj)
     tissue = (wm_probability_img.get_fdata(dtype=np.float32) >= 0.5) | np.isin(
         labels, WHITE_AND_DEEP_GREY + BRAINSTEM_AND_CEREBELLAR_WM)
     zooms = aseg_img.header.get_zooms()[:3]
-    grown = ndimage.distance_transform_edt(~tissue, sampling=zooms) <= margin_mm
+    grown = near_mask(tissue, zooms, margin_mm)
     return nib.Nifti1Image(grown.astype(np.float32), aseg_img.affine)
 
 

@@ -19,7 +19,7 @@ class _TemplateMasksOutputSpec(TraitedSpec):
 
 
 class TemplateMasks(SimpleInterface):
-    """Masks made from the template's tissue maps, in template space, for every scan to warp once."""
+    """Masks made from the template's tissue maps, in template space: once per run, for every scan to warp."""
 
     input_spec = _TemplateMasksInputSpec
     output_spec = _TemplateMasksOutputSpec

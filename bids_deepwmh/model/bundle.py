@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import torch
-
-from bids_deepwmh.model.network import UNet3D
-
 BUNDLE_FORMAT = 1  # bumped whenever the code can no longer read older bundles
 WEIGHTS = "weights.pt"
 REFERENCE = "reference.nii.gz"
@@ -63,6 +59,10 @@ class Bundle:
 
     def network(self):
         """The network with its trained weights, in evaluation mode, on the CPU."""
+        import torch
+
+        from bids_deepwmh.model.network import UNet3D
+
         network = UNet3D(**self.settings["network"])
         network.load_state_dict(torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True))
         return network.eval()
@@ -95,6 +95,8 @@ def load_bundle(path):
 def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
     """Write a complete bundle (weights, reference, settings, curve, card, checksums)."""
     import shutil
+
+    import torch
 
     from bids_deepwmh.utils.tables import write_tsv
 

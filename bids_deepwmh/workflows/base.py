@@ -9,7 +9,7 @@ from bids_deepwmh import DEFAULT_RANDOM_SEED
 from bids_deepwmh.utils.status import mark_scan_nodes
 from bids_deepwmh.workflows.outputs import init_outputs_wf
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
-from bids_deepwmh.workflows.priors import init_priors_wf
+from bids_deepwmh.workflows.priors import init_priors_wf, init_template_masks, template_mask_connections
 from bids_deepwmh.workflows.quality import init_quality_wf
 from bids_deepwmh.workflows.reports import init_report_wf
 from bids_deepwmh.workflows.segmentation import init_segmentation_wf
@@ -23,19 +23,23 @@ def scan_workflow_name(flair_file):
 
 def init_deepwmh_wf(flair_files, output_dir, bundle, *, omp_nthreads=1, use_gpu=False, mirror=False,
                     random_seed=DEFAULT_RANDOM_SEED, name="deepwmh_wf"):
-    """Every FLAIR gets its own independent branch, so a failure stays in its branch.
-    ``bundle``: the loaded model bundle (:func:`bids_deepwmh.model.bundle.load_bundle`)."""
+    """Every FLAIR gets its own independent branch, so a failure stays in its branch; the
+    template's masks are made once for all of them.  ``bundle``: the loaded model bundle
+    (:func:`bids_deepwmh.model.bundle.load_bundle`)."""
     wf = pe.Workflow(name=name)
+    template_masks = init_template_masks()
     for flair_file in flair_files:
-        wf.add_nodes([init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=omp_nthreads,
-                                           use_gpu=use_gpu, mirror=mirror, random_seed=random_seed)])
+        scan_wf = init_single_flair_wf(flair_file, output_dir, bundle, omp_nthreads=omp_nthreads,
+                                       use_gpu=use_gpu, mirror=mirror, random_seed=random_seed)
+        wf.connect([(template_masks, scan_wf, template_mask_connections(prefix="priors_wf."))])
     return wf
 
 
 def init_single_flair_wf(flair_file, output_dir, bundle, *, omp_nthreads=1, use_gpu=False, mirror=False,
                          random_seed=DEFAULT_RANDOM_SEED, name=None):
     """Preprocess, bring the template's priors to, segment, check and write the derivatives and
-    figures of one FLAIR."""
+    figures of one FLAIR; its ``priors_wf`` takes the template's masks from
+    :func:`~bids_deepwmh.workflows.priors.init_template_masks`."""
     wf = pe.Workflow(name=name or scan_workflow_name(flair_file))
     preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
     preprocessing_wf.inputs.inputnode.in_file = str(flair_file)

@@ -9,7 +9,7 @@ from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
 from bids_deepwmh.interfaces.training import TrainModel
 from bids_deepwmh.workflows.base import scan_workflow_name
 from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
-from bids_deepwmh.workflows.priors import init_priors_wf
+from bids_deepwmh.workflows.priors import init_priors_wf, init_template_masks, template_mask_connections
 from bids_deepwmh.workflows.reference import connect_to_reference, init_reference_wf
 
 PSEUDO_LABEL_PRIORS = ("reference", "wm_probability", "allowed_tissue")  # what AnatomicalWMH takes
@@ -34,6 +34,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     )
     gathered = {field: pe.Node(niu.Merge(count), name=f"gather_{field}")
                 for field in ("flairs", "brain_masks", "pseudo_labels", "scores")}
+    template_masks = init_template_masks()
     train = pe.Node(
         TrainModel(
             scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
@@ -55,6 +56,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
         if scan["name"] in reference_index:
             connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
         wf.connect([
+            (template_masks, priors_wf, template_mask_connections(PSEUDO_LABEL_PRIORS)),
             (scan_wf, priors_wf, [
                 ("preprocessing_wf.outputnode.flair", "inputnode.flair"),
                 ("preprocessing_wf.outputnode.inverse_transform", "inputnode.inverse_transform"),
