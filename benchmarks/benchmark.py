@@ -25,8 +25,8 @@ import psutil
 
 STAGES = ("conform", "brain_extraction", "n4", "register", "priors", "anatomical_wmh", "learned_wmh",
           "regional_wmh", "quality_flags")
-FIGURES = ("display_anatomy", "display_wmh", "wmh_mosaic", "probseg_mosaic", "brain_mask_plot",
-           "registration_plot", "summary")  # the report's nodes, timed together as "figures"
+FIGURES = ("display_anatomy", "display_template", "display_wmh", "wmh_mosaic", "probseg_mosaic",
+           "brain_mask_plot", "registration_plot", "summary")  # the report's nodes, timed together as "figures"
 
 
 def tree_rss(process):

@@ -11,30 +11,48 @@ from bids_deepwmh.interfaces.utils import out_path
 class _DisplayAnatomyInputSpec(BaseInterfaceInputSpec):
     flair = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
     brain_mask = File(exists=True, mandatory=True)
-    template_t1w = File(exists=True, mandatory=True, desc="the template's T1w brain on the FLAIR")
-    wm_probability = File(exists=True, mandatory=True, desc="the template's white-matter probseg on the FLAIR")
 
 
 class _DisplayAnatomyOutputSpec(TraitedSpec):
     flair = File(exists=True)
     brain_mask = File(exists=True)
+
+
+class DisplayAnatomy(SimpleInterface):
+    """The FLAIR and its brain mask on the display grid (the FLAIR's voxels on the world's axes,
+    at least 1 mm), where every figure is drawn without resampling."""
+
+    input_spec = _DisplayAnatomyInputSpec
+    output_spec = _DisplayAnatomyOutputSpec
+
+    def _run_interface(self, runtime):
+        self._results.update(_save(_to_display(self.inputs, ("flair", "brain_mask")), runtime))
+        return runtime
+
+
+class _DisplayTemplateInputSpec(BaseInterfaceInputSpec):
+    flair = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (its grid makes the display grid)")
+    template_t1w = File(exists=True, mandatory=True, desc="the template's T1w brain on the FLAIR")
+    wm_probability = File(exists=True, mandatory=True, desc="the template's white-matter probseg on the FLAIR")
+
+
+class _DisplayTemplateOutputSpec(TraitedSpec):
     template_t1w = File(exists=True)
     wm_mask = File(exists=True, desc="the template's white matter (probability >= 0.5)")
 
 
-class DisplayAnatomy(SimpleInterface):
-    """The FLAIR, its brain mask and the template brought to it, on the display grid (the FLAIR's
-    voxels on the world's axes, at least 1 mm), where every figure is drawn without resampling."""
+class DisplayTemplate(SimpleInterface):
+    """The template brought to the FLAIR, on the display grid of :class:`DisplayAnatomy`."""
 
-    input_spec = _DisplayAnatomyInputSpec
-    output_spec = _DisplayAnatomyOutputSpec
+    input_spec = _DisplayTemplateInputSpec
+    output_spec = _DisplayTemplateOutputSpec
 
     def _run_interface(self, runtime):
         import numpy as np
 
         from bids_deepwmh.core.images import like
 
-        images = _to_display(self.inputs, ("flair", "brain_mask", "template_t1w", "wm_probability"))
+        images = _to_display(self.inputs, ("template_t1w", "wm_probability"))
         wm = images.pop("wm_probability")
         images["wm_mask"] = like(wm.get_fdata() >= 0.5, wm, np.uint8)
         self._results.update(_save(images, runtime))

@@ -9,6 +9,7 @@ from bids_deepwmh.interfaces.reports import (
     AxialMosaic,
     BrainMaskPlot,
     DisplayAnatomy,
+    DisplayTemplate,
     DisplayWMH,
     RegistrationPlot,
     ScanSummary,
@@ -18,8 +19,10 @@ from bids_deepwmh.interfaces.reports import (
 def init_report_wf(output_dir, source_file, name="report_wf"):
     """Inputs on the conformed grid: ``flair``, ``brain_mask``, the template's ``template_t1w`` and
     ``wm_probability`` brought to it, ``regions``, ``probseg``; the ``volumes`` table and the
-    ``quality`` record.  Writes the reportlets under ``sub-X/figures/``.  The brain mask and
-    registration figures need only preprocessing, so they are drawn while the scan is segmented."""
+    ``quality`` record.  Writes the reportlets under ``sub-X/figures/``.  The brain mask figure
+    needs only the FLAIR and its brain, so it is drawn while the scan is registered; the
+    registration figure needs the template's priors only, so it is drawn while the scan is
+    segmented."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "template_t1w", "wm_probability", "regions", "probseg",
@@ -27,6 +30,7 @@ def init_report_wf(output_dir, source_file, name="report_wf"):
         name="inputnode",
     )
     anatomy = pe.Node(DisplayAnatomy(), name="display_anatomy", mem_gb=1)
+    template_view = pe.Node(DisplayTemplate(), name="display_template", mem_gb=1)
     wmh = pe.Node(DisplayWMH(), name="display_wmh", mem_gb=1)
     summary = pe.Node(ScanSummary(source_file=str(source_file)), name="summary")
     wmh_mosaic = pe.Node(AxialMosaic(), name="wmh_mosaic", mem_gb=1)
@@ -48,8 +52,9 @@ def init_report_wf(output_dir, source_file, name="report_wf"):
         registration_plot: sink("ds_registration_plot", space=TEMPLATE, suffix="FLAIR", extension=".svg"),
     }
     wf.connect([
-        (inputnode, anatomy, [("flair", "flair"), ("brain_mask", "brain_mask"), ("template_t1w", "template_t1w"),
-                              ("wm_probability", "wm_probability")]),
+        (inputnode, anatomy, [("flair", "flair"), ("brain_mask", "brain_mask")]),
+        (inputnode, template_view, [("flair", "flair"), ("template_t1w", "template_t1w"),
+                                    ("wm_probability", "wm_probability")]),
         (inputnode, wmh, [("flair", "flair"), ("regions", "regions"), ("probseg", "probseg")]),
         (inputnode, summary, [("volumes", "volumes"), ("quality", "quality")]),
         (anatomy, wmh_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask")]),
@@ -57,7 +62,8 @@ def init_report_wf(output_dir, source_file, name="report_wf"):
         (anatomy, probseg_mosaic, [("flair", "in_file"), ("brain_mask", "bbox_mask")]),
         (wmh, probseg_mosaic, [("probseg", "probseg")]),
         (anatomy, brain_mask_plot, [("flair", "background_file"), ("brain_mask", "mask_file")]),
-        (anatomy, registration_plot, [("template_t1w", "template"), ("flair", "flair"), ("wm_mask", "wm_mask")]),
+        (anatomy, registration_plot, [("flair", "flair")]),
+        (template_view, registration_plot, [("template_t1w", "template"), ("wm_mask", "wm_mask")]),
     ])  # fmt: skip
     for node, ds in figures.items():
         wf.connect(node, "out_report", ds, "in_file")
