@@ -8,8 +8,8 @@ from scipy import ndimage
 
 from bids_deepwmh.core import anatomical, metrics, quality
 from bids_deepwmh.core.bias import n4_correct
-from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.brainmask import skull_stripped_brain
+from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes

@@ -46,13 +46,15 @@ def voxel_volume_mm3(img):
     return float(abs(np.linalg.det(img.affine[:3, :3])))
 
 
-def _grown_box(mask, zooms, distance_mm):
-    """The bounding box of the boolean ``mask`` grown by ``distance_mm`` and one voxel."""
+def bounding_box(mask, margin_mm=0.0, zooms=(1.0, 1.0, 1.0)):
+    """Slices of the boolean ``mask``'s bounding box (``mask`` not empty), grown by ``margin_mm``
+    (whole voxels of ``zooms`` mm, rounded up) and kept within the grid."""
     from scipy import ndimage
 
-    (box,) = ndimage.find_objects(mask.astype(np.uint8))
-    grow = [int(np.ceil(distance_mm / z)) + 1 for z in zooms]
-    return tuple(slice(max(0, b.start - g), b.stop + g) for b, g in zip(box, grow, strict=True))
+    (box,) = ndimage.find_objects(np.asarray(mask, np.uint8))
+    grow = [int(np.ceil(margin_mm / z)) for z in zooms]
+    return tuple(slice(max(0, b.start - g), min(n, b.stop + g))
+                 for b, g, n in zip(box, grow, mask.shape, strict=True))
 
 
 def near_mask(mask, zooms, distance_mm):
@@ -64,7 +66,7 @@ def near_mask(mask, zooms, distance_mm):
     mask = np.asarray(mask, bool)
     near = np.zeros(mask.shape, bool)
     if mask.any():
-        box = _grown_box(mask, zooms, distance_mm)
+        box = bounding_box(mask, distance_mm, zooms)
         near[box] = ndimage.distance_transform_edt(~mask[box], sampling=zooms) <= distance_mm
     return near
 
@@ -77,6 +79,6 @@ def deeper_than(mask, zooms, depth_mm):
     mask = np.asarray(mask, bool)
     deep = np.zeros(mask.shape, bool)
     if mask.any():
-        box = _grown_box(mask, zooms, depth_mm)
+        box = bounding_box(mask, depth_mm, zooms)
         deep[box] = ndimage.distance_transform_edt(mask[box], sampling=zooms) > depth_mm
     return deep

@@ -3,6 +3,8 @@
 import numpy as np
 from scipy import ndimage
 
+from bids_deepwmh.core.images import bounding_box
+
 FULL_CONNECTIVITY = np.ones((3, 3, 3), bool)
 # A lesion's edge is partial volume: a voxel scoring under this fraction of the highest anatomical
 # score within ``LESION_CORE_RADIUS_MM`` of it (in the same mask) holds mostly normal tissue, and
@@ -47,10 +49,9 @@ def trim_faint_rims(mask, score, zooms, min_mm3):
     mask = np.asarray(mask, bool)
     if not mask.any():
         return mask
-    footprint = ball(zooms, LESION_CORE_RADIUS_MM)
     # Only the mask's bounding box, grown by the radius, can change: filter there alone (5-9 times faster).
-    (box,) = ndimage.find_objects(mask.astype(np.uint8))
-    box = tuple(slice(max(0, b.start - n // 2), b.stop + n // 2) for b, n in zip(box, footprint.shape, strict=True))
+    box = bounding_box(mask, LESION_CORE_RADIUS_MM, zooms)
     peak = np.zeros(mask.shape, np.float32)
-    peak[box] = ndimage.maximum_filter(np.where(mask[box], score[box], 0).astype(np.float32), footprint=footprint)
+    peak[box] = ndimage.maximum_filter(np.where(mask[box], score[box], 0).astype(np.float32),
+                                       footprint=ball(zooms, LESION_CORE_RADIUS_MM))
     return remove_small_components(mask & (score >= LESION_CORE_FRACTION * peak), float(np.prod(zooms)), min_mm3)

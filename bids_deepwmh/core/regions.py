@@ -10,7 +10,7 @@ deep WMH are the rest.  A lesion belongs to the region holding most of its voxel
 import numpy as np
 from scipy import ndimage
 
-from bids_deepwmh.core.images import deeper_than, near_mask
+from bids_deepwmh.core.images import bounding_box, deeper_than, near_mask
 from bids_deepwmh.core.lesions import label_components
 
 LATERAL_VENTRICLES = (4, 43, 5, 44)  # aseg: left and right lateral ventricles and their inferior horns
@@ -68,7 +68,7 @@ def lesion_rows(regions, probability, affine, to_template=None):
     wmh = (regions == 1) | (regions == 2)
     if not wmh.any():
         return []
-    (box,) = ndimage.find_objects(wmh.astype(np.uint8))  # the lesions' bounding box: all that counts
+    box = bounding_box(wmh)  # the lesions' bounding box: all that counts
     wmh, regions, probability = wmh[box], regions[box], probability[box]
     labels, count = label_components(wmh)
     index = np.arange(1, count + 1)

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_deepwmh.core.brainmask import head_mask, largest_component, skull_stripped_brain
+from bids_deepwmh.core.images import bounding_box
 
 HD_BET_SPACING_MM = 1.5  # the network's training resolution (2 mm halves the time but loses brain)
 HD_BET_DIVISOR = 16  # the network's input size must be a multiple of this
@@ -60,12 +61,7 @@ def _bounding_box(mask, zooms):
     """Slices of ``mask``'s bounding box grown by ``HEAD_MARGIN_MM`` (the whole image if empty)."""
     if not mask.any():
         return tuple(slice(None) for _ in mask.shape)
-    box = []
-    for axis, (size, zoom) in enumerate(zip(mask.shape, zooms, strict=True)):
-        extent = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        margin = int(np.ceil(HEAD_MARGIN_MM / zoom))
-        box.append(slice(max(0, extent[0] - margin), min(size, extent[-1] + margin + 1)))
-    return tuple(box)
+    return bounding_box(mask, HEAD_MARGIN_MM, zooms)
 
 
 def brain_probability(data, zooms, network, device="cpu"):
