@@ -1,5 +1,5 @@
-# bids-deepwmh: the BIDS App with its model, HD-BET's weights and the template files inside;
-# nothing is downloaded at run time.  CUDA when the container is given a GPU
+# bids-deepwmh: the BIDS App with its model, HD-BET's weights (and their ONNX conversion) and the
+# template files inside; nothing is downloaded at run time.  CUDA when the container is given a GPU
 # (`docker run --gpus all`, `podman run --device nvidia.com/gpu=all`, `apptainer run --nv`),
 # the CPU otherwise, with the same command.
 #
@@ -68,11 +68,16 @@ RUN set -e; case "$TEMPLATEFLOW_SOURCE" in \
     esac; \
     python /build/container/install_templates.py --source "$source_home" --dest /opt/templateflow \
  && chmod -R a+rX /opt/templateflow
+# HD-BET and the bundled network converted for ONNX Runtime (the CPU's) once, here, not at every run.
+RUN DEEPWMH_CACHE=/opt/deepwmh-cache python -c "from bids_deepwmh.core.skullstrip import hd_bet_onnx; \
+from bids_deepwmh.model.bundle import load_bundle, packaged_bundle; hd_bet_onnx(); load_bundle(packaged_bundle()).onnx()" \
+ && chmod -R a+rX /opt/deepwmh-cache
 
 FROM base
 ARG TORCH_VARIANT=cuda
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/templateflow /opt/templateflow
+COPY --from=build /opt/deepwmh-cache /opt/deepwmh-cache
 COPY container/entrypoint.sh /usr/local/bin/deepwmh-entrypoint
 # Nothing is written inside the image at run time: no bytecode, no TemplateFlow updates, no
 # Nipype version check; caches go to a temporary home when $HOME is not writable (entrypoint).
@@ -81,6 +86,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TEMPLATEFLOW_HOME=/opt/templateflow \
     TEMPLATEFLOW_AUTOUPDATE=0 \
+    DEEPWMH_CACHE=/opt/deepwmh-cache \
     NIPYPE_NO_ET=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     DEEPWMH_CONTAINER=docker

@@ -49,9 +49,9 @@ def run(cases):
 
     from bids_deepwmh.core.images import like
     from bids_deepwmh.core.metrics import dice
-    from bids_deepwmh.core.skullstrip import extract_brain
+    from bids_deepwmh.core.skullstrip import brain_from_probability, brain_probability, torch_brain_network
     from bids_deepwmh.model.bundle import load_bundle, packaged_bundle
-    from bids_deepwmh.model.inference import segment_scan
+    from bids_deepwmh.model.inference import segment_scan, torch_forward
 
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: this check needs a GPU")
@@ -61,13 +61,21 @@ def run(cases):
           "WMH mL CPU / CUDA | network s CPU / CUDA |\n|---|---|---|---|---|---|---|")
     for case in sorted(Path(cases).iterdir()):
         conformed, n4, score = (nib.load(case / f"{name}.nii.gz") for name in INPUTS)
-        (brain_cpu, _), brain_cpu_s = _timed(extract_brain, conformed, "cpu")
-        extract_brain(conformed, "cuda")  # warm-up
-        (brain_gpu, _), brain_gpu_s = _timed(extract_brain, conformed, "cuda")
+        # PyTorch on both (the App runs HD-BET and the network in ONNX Runtime on the CPU: the same
+        # numbers to 1e-4, test_core and test_model)
+        data, zooms = np.asanyarray(conformed.dataobj, np.float32), conformed.header.get_zooms()[:3]
+
+        def extract_brain(device):
+            return brain_from_probability(brain_probability(data, zooms, torch_brain_network(device)))
+
+        brain_cpu, brain_cpu_s = _timed(extract_brain, "cpu")
+        extract_brain("cuda")  # warm-up
+        brain_gpu, brain_gpu_s = _timed(extract_brain, "cuda")
         brain_img = like(brain_cpu, conformed, np.uint8)  # the network gets the same brain on both
-        (prob_cpu, wmh_cpu), net_cpu_s = _timed(segment_scan, bundle, n4, brain_img, score, False)
-        segment_scan(bundle, n4, brain_img, score, True)  # warm-up
-        (prob_gpu, wmh_gpu), net_gpu_s = _timed(segment_scan, bundle, n4, brain_img, score, True)
+        cpu, cuda = (torch_forward(bundle.network(), device) for device in ("cpu", "cuda"))
+        (prob_cpu, wmh_cpu), net_cpu_s = _timed(segment_scan, bundle, n4, brain_img, score, cpu)
+        segment_scan(bundle, n4, brain_img, score, cuda)  # warm-up
+        (prob_gpu, wmh_gpu), net_gpu_s = _timed(segment_scan, bundle, n4, brain_img, score, cuda)
         voxel_ml = abs(np.linalg.det(n4.affine[:3, :3])) / 1000
         print(f"| {case.name} | {dice(brain_gpu, brain_cpu):.4f} | {brain_cpu_s:.1f} / {brain_gpu_s:.1f} | "
               f"{dice(wmh_gpu, wmh_cpu):.4f} | {np.abs(prob_gpu - prob_cpu).max():.2e} | "

@@ -172,14 +172,11 @@ def evaluation_scans(work_roots, data, teacher=None):
 
 
 def evaluate(runs, work_roots, data, teacher):
-    import torch
-
     from bids_deepwmh.core.images import voxel_volume_mm3
     from bids_deepwmh.core.metrics import dice
     from bids_deepwmh.model.bundle import Bundle
     from bids_deepwmh.model.inference import keep_where_wmh_can_be, segment_scan
 
-    torch.set_num_threads(1)  # as the participant level runs the network
     bundles = {p.parent.name: Bundle(p.parent, json.loads(p.read_text()))
                for p in sorted(Path(runs).glob("*/settings.json")) if (p.parent / "weights.pt").exists()}
     results = {}

@@ -6,13 +6,14 @@ import pytest
 from phantoms import BLOBS, SHAPE, blob, brain_phantom, ellipsoid
 from scipy import ndimage
 
-from bids_deepwmh.core import anatomical, metrics, quality
+from bids_deepwmh.core import anatomical, metrics, quality, skullstrip
 from bids_deepwmh.core.bias import n4_correct
 from bids_deepwmh.core.brainmask import skull_stripped_brain
 from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes
+from bids_deepwmh.utils import onnx_models
 
 
 def test_n4_removes_a_smooth_bias_field():
@@ -34,6 +35,23 @@ def test_a_skull_stripped_brain_is_kept_and_a_whole_head_is_not_taken_for_one():
     scalp = ellipsoid(radii=(31, 35, 29)) & ~ellipsoid(radii=(29, 33, 27))
     head = np.where(scalp, 1.4, image) * 1000 + np.abs(rng.normal(0, 30, SHAPE))  # scanner noise around the head
     assert skull_stripped_brain(head, zooms) is None
+
+
+def test_hd_bet_in_onnx_runtime_gives_pytorchs_brain_probability_and_is_converted_once(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv(onnx_models.CACHE_ENV, str(blocked / "cache"))  # not a folder: a temporary one instead
+    assert skullstrip.hd_bet_onnx().is_file()
+    monkeypatch.setenv(onnx_models.CACHE_ENV, str(tmp_path / "cache"))
+    converted = skullstrip.hd_bet_onnx()
+    assert converted.is_relative_to(tmp_path / "cache")
+    modified = converted.stat().st_mtime_ns
+    assert skullstrip.hd_bet_onnx() == converted and converted.stat().st_mtime_ns == modified
+    image = np.random.default_rng(0).normal(size=(32, 48, 32)).astype(np.float32)
+    onnx_probability = skullstrip.onnx_brain_network(num_threads=1)(image)
+    torch_probability = skullstrip.torch_brain_network("cpu")(image)
+    assert onnx_probability.shape == image.shape
+    np.testing.assert_allclose(onnx_probability, torch_probability, atol=1e-4)
 
 
 def _template(shape=SHAPE):

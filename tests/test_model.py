@@ -9,9 +9,16 @@ import torch
 
 from bids_deepwmh.model import training
 from bids_deepwmh.model.bundle import BundleError, load_bundle, write_bundle
-from bids_deepwmh.model.inference import INFERENCE_DEFAULTS, predict_probability, segment_scan, window_starts
+from bids_deepwmh.model.inference import (
+    INFERENCE_DEFAULTS,
+    predict_probability,
+    segment_scan,
+    torch_forward,
+    window_starts,
+)
 from bids_deepwmh.model.network import UNet3D
 from bids_deepwmh.model.working import Grid, network_input, to_grid
+from bids_deepwmh.utils import onnx_models
 from tests.phantoms import brain_phantom, save
 
 TINY = training.TrainingSettings(score_channel=False, base_channels=4, levels=3, patch=24, batch_size=2,
@@ -70,16 +77,17 @@ def test_sliding_window_covers_the_volume():
     assert window_starts(100, 64, 0.25) == [0, 36]
     assert window_starts(40, 64, 0.25) == [0]
     network = UNet3D(1, 4, 3).eval()
+    forward = torch_forward(network)
     volume = np.random.default_rng(0).normal(size=(1, 37, 50, 29)).astype(np.float32)
-    tiled = predict_probability(network, volume, window=(16, 24, 16), overlap=0.5)
-    whole = predict_probability(network, volume, window=(64, 64, 64))
+    tiled = predict_probability(forward, network.divisor, volume, window=(16, 24, 16), overlap=0.5)
+    whole = predict_probability(forward, network.divisor, volume, window=(64, 64, 64))
     assert tiled.shape == whole.shape == volume.shape[1:]
     assert 0 <= tiled.min() and tiled.max() <= 1
     assert np.corrcoef(tiled.ravel(), whole.ravel())[0, 1] > 0.5  # same network, different context
     even = volume[:, :32, :48, :24].copy()  # no padding, so flipping the input only flips the output
-    mirrored = predict_probability(network, even, window=(64, 64, 64), mirror=True)
+    mirrored = predict_probability(forward, network.divisor, even, window=(64, 64, 64), mirror=True)
     assert mirrored.shape == even.shape[1:] and 0 <= mirrored.min() and mirrored.max() <= 1
-    flipped = predict_probability(network, even[:, ::-1].copy(), window=(64, 64, 64), mirror=True)
+    flipped = predict_probability(forward, network.divisor, even[:, ::-1].copy(), window=(64, 64, 64), mirror=True)
     assert np.allclose(flipped[::-1], mirrored, atol=1e-5)  # the 8-flip average does not depend on a flip
 
 
@@ -118,18 +126,22 @@ def test_bundle_of_another_format_is_refused(tmp_path):
         load_bundle(path)
 
 
-def test_segment_scan_returns_the_input_grid_deterministically(tmp_path):
-    torch.set_num_threads(1)
+def test_segment_scan_returns_the_input_grid_deterministically_and_onnx_runtime_matches_pytorch(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(onnx_models.CACHE_ENV, str(tmp_path / "cache"))
     bundle = load_bundle(_bundle(tmp_path, UNet3D(1, 4, 3)))
     image, brain, _, _ = brain_phantom()
     affine = np.diag([0.9, 0.9, 3.0, 1.0])
     flair = nib.Nifti1Image(image, affine)
     mask = nib.Nifti1Image(brain.astype(np.uint8), affine)
-    probability, wmh = segment_scan(bundle, flair, mask)
+    probability, wmh = segment_scan(bundle, flair, mask)  # ONNX Runtime, converted into the cache
+    assert bundle.onnx().parent.parent == tmp_path / "cache"
     assert probability.shape == wmh.shape == image.shape
     assert probability[~brain].max() == 0 and 0 <= probability.min() and probability.max() <= 1
     again, wmh_again = segment_scan(bundle, flair, mask)
     assert np.array_equal(probability, again) and np.array_equal(wmh, wmh_again)
+    in_pytorch, _ = segment_scan(bundle, flair, mask, torch_forward(bundle.network()))
+    np.testing.assert_allclose(in_pytorch, probability, atol=1e-4)
 
 
 def test_working_grid_is_isotropic_and_covers_the_brain():

@@ -32,7 +32,7 @@ class Conform(SimpleInterface):
 class _BrainExtractionInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="conformed FLAIR")
     use_gpu = traits.Bool(False, usedefault=True, desc="run HD-BET on CUDA when present")
-    num_threads = traits.Int(1, usedefault=True, desc="CPU threads for PyTorch")
+    num_threads = traits.Int(1, usedefault=True, desc="CPU threads for the network")
 
 
 class _BrainExtractionOutputSpec(TraitedSpec):
@@ -48,15 +48,20 @@ class BrainExtraction(SimpleInterface):
 
     def _run_interface(self, runtime):
         import numpy as np
-        import torch
 
         from bids_deepwmh.core.images import like
         from bids_deepwmh.core.skullstrip import extract_brain
-        from bids_deepwmh.model.inference import device_for
 
-        torch.set_num_threads(self.inputs.num_threads)
+        device = "cpu"
+        if self.inputs.use_gpu:
+            import torch
+
+            from bids_deepwmh.model.inference import device_for
+
+            torch.set_num_threads(self.inputs.num_threads)
+            device = device_for(True)
         flair = nib.load(self.inputs.in_file)
-        mask, method = extract_brain(flair, device_for(self.inputs.use_gpu))
+        mask, method = extract_brain(flair, device, self.inputs.num_threads)
         self._results.update(out_mask=out_path(runtime, "brain_mask.nii.gz"), metadata={"BrainExtraction": method})
         nib.save(like(mask, flair, np.uint8), self._results["out_mask"])
         return runtime

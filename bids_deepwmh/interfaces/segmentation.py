@@ -160,20 +160,16 @@ class LearnedWMH(SimpleInterface):
     output_spec = _LearnedWMHOutputSpec
 
     def _run_interface(self, runtime):
-        import torch
-
         from bids_deepwmh.core.images import like
         from bids_deepwmh.model.bundle import load_bundle
-        from bids_deepwmh.model.inference import keep_where_wmh_can_be, segment_scan
+        from bids_deepwmh.model.inference import bundle_forward, keep_where_wmh_can_be, segment_scan
 
-        # One thread: as fast as two here (oneDNN), and the sums of the convolutions then never
-        # depend on --nprocs or --omp-nthreads, so the probability map is the same bit for bit.
-        torch.set_num_threads(1)
         bundle = load_bundle(self.inputs.model)
         score = nib.load(self.inputs.score)
         flair = nib.load(self.inputs.in_file)
         probability, mask = segment_scan(
-            bundle, flair, nib.load(self.inputs.brain_mask), score, self.inputs.use_gpu, self.inputs.mirror
+            bundle, flair, nib.load(self.inputs.brain_mask), score, bundle_forward(bundle, self.inputs.use_gpu),
+            self.inputs.mirror,
         )
         tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
         probability, mask, outside_ml = keep_where_wmh_can_be(

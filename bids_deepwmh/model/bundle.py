@@ -57,6 +57,11 @@ class Bundle:
     def uses_score(self):
         return self.settings["network"]["in_channels"] == 2
 
+    @property
+    def divisor(self):
+        """The network's input sides must be multiples of this (``UNet3D.divisor``)."""
+        return 2 ** (self.settings["network"]["levels"] - 1)
+
     def network(self):
         """The network with its trained weights, in evaluation mode, on the CPU."""
         import torch
@@ -66,6 +71,15 @@ class Bundle:
         network = UNet3D(**self.settings["network"])
         network.load_state_dict(torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True))
         return network.eval()
+
+    def onnx(self):
+        """The network as an ONNX file, converted once into the cache folder (named by its weights)."""
+        from bids_deepwmh.utils import onnx_models
+
+        return onnx_models.converted(
+            f"wmh-{self.weights_sha256[:16]}.onnx",
+            lambda path: onnx_models.export(self.network(), path, self.settings["network"]["in_channels"], self.divisor),
+        )
 
 
 def load_bundle(path):

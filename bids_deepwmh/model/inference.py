@@ -1,10 +1,11 @@
-"""Sliding-window inference with Gaussian weighting, optional mirroring, CPU or CUDA."""
+"""Sliding-window inference with Gaussian weighting, optional mirroring; ONNX Runtime on the CPU,
+PyTorch on CUDA (and in training)."""
 
 import itertools
 import math
 
 import numpy as np
-import torch
+from scipy.special import expit
 
 from bids_deepwmh.core.images import voxel_volume_mm3
 from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components, trim_faint_rims
@@ -15,7 +16,36 @@ INFERENCE_DEFAULTS = {"window": [192, 192, 192], "overlap": 0.25, "threshold": 0
 
 def device_for(use_gpu):
     """CUDA when asked for and present, else the CPU."""
+    import torch
+
     return torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+
+
+def torch_forward(network, device="cpu"):
+    """``forward(array) -> logits`` of a PyTorch ``network`` (evaluation mode) on ``device``."""
+    import torch
+
+    network = network.to(device).eval()
+
+    def forward(array):
+        with torch.inference_mode():
+            tensor = torch.from_numpy(array).to(device).contiguous(memory_format=torch.channels_last_3d)
+            return network(tensor).float().cpu().numpy()
+
+    return forward
+
+
+def bundle_forward(bundle, use_gpu=False):
+    """``forward(array) -> logits`` of the bundle's network: PyTorch on CUDA when asked for and
+    present, else ONNX Runtime on one CPU thread (its sums then never depend on ``--nprocs`` or
+    ``--omp-nthreads``, so the probability map is the same bit for bit)."""
+    if use_gpu:
+        device = device_for(True)
+        if device.type == "cuda":
+            return torch_forward(bundle.network(), device)
+    from bids_deepwmh.utils.onnx_models import cpu_session
+
+    return cpu_session(bundle.onnx(), num_threads=1)
 
 
 def gaussian_weights(shape, sigma_fraction=1 / 8):
@@ -38,39 +68,38 @@ def _pad_to(volume, shape):
     return np.pad(volume, pads)
 
 
-def predict_probability(network, volume, window=(192, 192, 192), overlap=0.25, device="cpu", mirror=False):
-    """WMH probability for a ``(channels, X, Y, Z)`` array, same spatial shape out.
+def predict_probability(forward, divisor, volume, window=(192, 192, 192), overlap=0.25, mirror=False):
+    """WMH probability for a ``(channels, X, Y, Z)`` array, same spatial shape out; ``forward``
+    (:func:`torch_forward`, :func:`bundle_forward`) runs the network, whose input sides must be
+    multiples of ``divisor``.
 
     ``mirror`` averages the predictions of all 8 flips of the three axes (8 times slower)."""
-    divisor = network.divisor
     spatial = volume.shape[1:]
     padded_shape = [max(math.ceil(n / divisor) * divisor, divisor) for n in spatial]
     window = [min(math.ceil(w / divisor) * divisor, n) for w, n in zip(window, padded_shape, strict=True)]
-    padded = torch.from_numpy(_pad_to(volume, padded_shape))
-    weights = torch.from_numpy(gaussian_weights(window))
-    total = torch.zeros(padded_shape)
-    weight_sum = torch.zeros(padded_shape)
-    flips = [axes for r in range(4) for axes in itertools.combinations((2, 3, 4), r)] if mirror else [()]
-    network = network.to(device).eval()
+    padded = _pad_to(volume, padded_shape)
+    weights = gaussian_weights(window)
+    total = np.zeros(padded_shape, np.float32)
+    weight_sum = np.zeros(padded_shape, np.float32)
+    flips = [axes for r in range(4) for axes in itertools.combinations((1, 2, 3), r)] if mirror else [()]
     starts = [window_starts(n, w, overlap) for n, w in zip(padded_shape, window, strict=True)]
-    with torch.inference_mode():
-        for x, y, z in itertools.product(*starts):
-            region = (slice(x, x + window[0]), slice(y, y + window[1]), slice(z, z + window[2]))
-            patch = padded[(slice(None), *region)][None].to(device).contiguous(memory_format=torch.channels_last_3d)
-            probability = torch.zeros(window, device=device)
-            for axes in flips:
-                flipped = torch.flip(patch, axes) if axes else patch
-                logits = network(flipped)
-                probability += (torch.flip(logits, axes) if axes else logits)[0, 0].sigmoid()
-            total[region] += (probability / len(flips)).cpu() * weights
-            weight_sum[region] += weights
-    out = (total / weight_sum).numpy()
-    return out[: spatial[0], : spatial[1], : spatial[2]]
+    for x, y, z in itertools.product(*starts):
+        region = (slice(x, x + window[0]), slice(y, y + window[1]), slice(z, z + window[2]))
+        patch = padded[(slice(None), *region)]
+        probability = np.zeros(window, np.float32)
+        for axes in flips:
+            flipped = np.ascontiguousarray(np.flip(patch, axes)) if axes else np.ascontiguousarray(patch)
+            logits = forward(flipped[None])[0]
+            probability += expit(np.flip(logits, axes) if axes else logits)[0]
+        total[region] += probability / len(flips) * weights
+        weight_sum[region] += weights
+    return (total / weight_sum)[: spatial[0], : spatial[1], : spatial[2]]
 
 
-def segment_scan(bundle, flair_img, brain_img, score_img=None, use_gpu=False, mirror=False):
+def segment_scan(bundle, flair_img, brain_img, score_img=None, forward=None, mirror=False):
     """``(probability, mask)`` on ``flair_img``'s grid: the network's WMH probability (0 outside
-    the brain) and the mask where it reaches the bundle's threshold, small components removed."""
+    the brain) and the mask where it reaches the bundle's threshold, small components removed.
+    ``forward``: how the network runs (default: :func:`bundle_forward` on the CPU)."""
     settings = bundle.settings
     if bundle.uses_score and score_img is None:
         raise ValueError(f"the model {bundle.path} needs the anatomical score as its second input")
@@ -79,7 +108,7 @@ def segment_scan(bundle, flair_img, brain_img, score_img=None, use_gpu=False, mi
     )
     inference = settings["inference"]
     working = predict_probability(
-        bundle.network(), image, inference["window"], inference["overlap"], device_for(use_gpu), mirror
+        forward or bundle_forward(bundle), bundle.divisor, image, inference["window"], inference["overlap"], mirror
     )
     brain = np.asanyarray(brain_img.dataobj) > 0
     probability = np.clip(from_grid(working, grid, flair_img), 0, 1) * brain

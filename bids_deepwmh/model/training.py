@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from bids_deepwmh.core.lesions import remove_small_components
 from bids_deepwmh.core.metrics import dice
-from bids_deepwmh.model.inference import predict_probability
+from bids_deepwmh.model.inference import predict_probability, torch_forward
 from bids_deepwmh.model.network import UNet3D
 from bids_deepwmh.model.working import network_input, to_grid
 
@@ -169,7 +169,7 @@ def new_network(settings, stage):
 
 
 def predict_case(network, case, device):
-    return predict_probability(network, case.image, device=device)
+    return predict_probability(torch_forward(network, device), network.divisor, case.image)
 
 
 def _checkpoint(directory, stage, epoch):
