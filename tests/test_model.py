@@ -84,6 +84,14 @@ def test_sliding_window_covers_the_volume():
     assert tiled.shape == whole.shape == volume.shape[1:]
     assert 0 <= tiled.min() and tiled.max() <= 1
     assert np.corrcoef(tiled.ravel(), whole.ravel())[0, 1] > 0.5  # same network, different context
+    passes = []
+
+    def counted(array):
+        passes.append(array.shape)
+        return forward(array)
+
+    longer_than_window = predict_probability(counted, network.divisor, volume, window=(64, 32, 64))
+    assert len(passes) == 1 and np.array_equal(longer_than_window, whole)  # fewer voxels than the window: one pass
     even = volume[:, :32, :48, :24].copy()  # no padding, so flipping the input only flips the output
     mirrored = predict_probability(forward, network.divisor, even, window=(64, 64, 64), mirror=True)
     assert mirrored.shape == even.shape[1:] and 0 <= mirrored.min() and mirrored.max() <= 1

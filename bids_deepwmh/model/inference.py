@@ -73,10 +73,15 @@ def predict_probability(forward, divisor, volume, window=(192, 192, 192), overla
     (:func:`torch_forward`, :func:`bundle_forward`) runs the network, whose input sides must be
     multiples of ``divisor``.
 
+    ``window`` bounds the voxels of one pass: a volume with no more voxels than it (a brain
+    longer than the window along one axis, shorter along the others) is run in one pass.
     ``mirror`` averages the predictions of all 8 flips of the three axes (8 times slower)."""
     spatial = volume.shape[1:]
     padded_shape = [max(math.ceil(n / divisor) * divisor, divisor) for n in spatial]
-    window = [min(math.ceil(w / divisor) * divisor, n) for w, n in zip(window, padded_shape, strict=True)]
+    window = [math.ceil(w / divisor) * divisor for w in window]
+    if math.prod(padded_shape) <= math.prod(window):
+        window = padded_shape
+    window = [min(w, n) for w, n in zip(window, padded_shape, strict=True)]
     padded = _pad_to(volume, padded_shape)
     weights = gaussian_weights(window)
     total = np.zeros(padded_shape, np.float32)
