@@ -69,8 +69,7 @@ RUN set -e; case "$TEMPLATEFLOW_SOURCE" in \
     python /build/container/install_templates.py --source "$source_home" --dest /opt/templateflow \
  && chmod -R a+rX /opt/templateflow
 # HD-BET and the bundled network converted for ONNX Runtime (the CPU's) once, here, not at every run.
-RUN DEEPWMH_CACHE=/opt/deepwmh-cache python -c "from bids_deepwmh.core.skullstrip import hd_bet_onnx; \
-from bids_deepwmh.model.bundle import load_bundle, packaged_bundle; hd_bet_onnx(); load_bundle(packaged_bundle()).onnx()" \
+RUN DEEPWMH_CACHE=/opt/deepwmh-cache python -c "from bids_deepwmh.utils.onnx_models import convert_shipped_networks; convert_shipped_networks()" \
  && chmod -R a+rX /opt/deepwmh-cache
 
 FROM base

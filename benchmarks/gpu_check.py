@@ -65,12 +65,12 @@ def run(cases):
         # numbers to 1e-4, test_core and test_model)
         data, zooms = np.asanyarray(conformed.dataobj, np.float32), conformed.header.get_zooms()[:3]
 
-        def extract_brain(device):
+        def brain_on(device):
             return brain_from_probability(brain_probability(data, zooms, torch_brain_network(device)))
 
-        brain_cpu, brain_cpu_s = _timed(extract_brain, "cpu")
-        extract_brain("cuda")  # warm-up
-        brain_gpu, brain_gpu_s = _timed(extract_brain, "cuda")
+        brain_cpu, brain_cpu_s = _timed(brain_on, "cpu")
+        brain_on("cuda")  # warm-up
+        brain_gpu, brain_gpu_s = _timed(brain_on, "cuda")
         brain_img = like(brain_cpu, conformed, np.uint8)  # the network gets the same brain on both
         cpu, cuda = (torch_forward(bundle.network(), device) for device in ("cpu", "cuda"))
         (prob_cpu, wmh_cpu), net_cpu_s = _timed(segment_scan, bundle, n4, brain_img, score, cpu)

@@ -69,3 +69,12 @@ def cpu_session(path, num_threads=1):
     options.enable_cpu_mem_arena = False
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return lambda array: session.run(None, {"input": array})[0]
+
+
+def convert_shipped_networks():
+    """HD-BET and the bundled model converted into the cache folder (as the images are built)."""
+    from bids_deepwmh.core.skullstrip import hd_bet_onnx
+    from bids_deepwmh.model.bundle import load_bundle, packaged_bundle
+
+    hd_bet_onnx()
+    load_bundle(packaged_bundle()).onnx()
