@@ -86,7 +86,7 @@ def test_flags_fire_on_a_brain_mask_grown_over_the_scalp():
     assert "brain_template_dice" not in quality.OUT_OF_DISTRIBUTION  # flagged, to be looked at
 
 
-def test_a_one_sided_mass_is_out_of_distribution_and_large_lesions_on_both_sides_are_not():
+def test_a_one_sided_mass_is_out_of_distribution_and_large_lesions_on_both_sides_or_at_the_edge_are_not():
     zooms = (2.0, 2.0, 2.0)
     _, brain, wm, _ = brain_phantom()
     right = np.zeros(SHAPE, bool)
@@ -96,13 +96,16 @@ def test_a_one_sided_mass_is_out_of_distribution_and_large_lesions_on_both_sides
     def one_sided_ml(hyperintense):
         normalised = np.where(brain, 1.0, 0.0) + 0.5 * hyperintense
         excess = quality.excess_over_reference(normalised.astype(np.float32), brain, expected, spread, zooms)
-        return quality.one_sided_hyperintensity_ml(excess, right, zooms)
+        return quality.one_sided_hyperintensity_ml(excess, brain, right, zooms)
 
     oedema = ellipsoid(centre=(44, 36, 30), radii=(8, 12, 9)) & wm  # 29 mL on this 2 mm grid, right only
     # Confluent caps of about 14 mL each, one per hemisphere and not joined (each one-sided on its own).
     caps = ellipsoid(centre=(20, 36, 30), radii=(5, 12, 6)) | ellipsoid(centre=(43, 36, 30), radii=(5, 12, 6))
-    mass, bilateral = one_sided_ml(oedema), one_sided_ml(caps & wm)
+    # A bright rim at the brain's edge on one side only, as a registration a voxel off leaves it.
+    edge = brain & ~ndimage.binary_erosion(brain, iterations=2) & right
+    mass, bilateral, rim = one_sided_ml(oedema), one_sided_ml(caps & wm), one_sided_ml(edge)
     assert mass == pytest.approx(oedema.sum() * 8 / 1000, rel=0.1) and bilateral < 1.0
+    assert edge.sum() * 8 / 1000 > 20 and rim == 0.0
     assert "one_sided_hyperintensity_ml" in quality.assess({"one_sided_hyperintensity_ml": mass})["flags"]
     assert "one_sided_hyperintensity_ml" in quality.OUT_OF_DISTRIBUTION
     assert "one_sided_hyperintensity_ml" not in quality.assess({"one_sided_hyperintensity_ml": bilateral})["flags"]

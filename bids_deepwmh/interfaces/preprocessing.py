@@ -92,7 +92,7 @@ class N4BiasCorrection(SimpleInterface):
 
 
 class _RegisterInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR")
+    in_file = File(exists=True, mandatory=True, desc="the conformed FLAIR")
     brain_mask = File(exists=True, mandatory=True, desc="the FLAIR's brain: only it is registered")
     template = File(exists=True, mandatory=True, desc="template brain image (fixed)")
     random_seed = traits.Int(DEFAULT_RANDOM_SEED, usedefault=True, desc="seed of the metric's sampling")

