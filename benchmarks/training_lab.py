@@ -16,7 +16,7 @@ of one of them.
 ``evaluate`` runs each trained network as the participant level does (same inputs, kept to the
 tissue where WMH can be) on the scans of finished participant-level work folders
 (``benchmarks/accuracy.py``'s), and prints Dice against every manual mask, per set, beside the
-anatomical stage's.
+anatomical stage's, and the volumes found on scans without manual masks (``healthy``).
 
     python benchmarks/training_lab.py prepare TRAIN_WORK --out .lab/cases.npz [--labels hybrid=DIR]
     python benchmarks/training_lab.py train --cases .lab/cases.npz --variants V.json --out .lab/runs --device cuda
@@ -28,6 +28,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,12 +83,12 @@ def load_cases(cases_file, labels, excluded, settings):
     return cases
 
 
-def train_variant(variant, cases_file, out, device):
+def train_variant(variant, cases_file, out, device, threads):
     import torch
 
     from bids_deepwmh.model.training import TrainingSettings, train
 
-    torch.set_num_threads(1 if device == "cuda" else 2)
+    torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format=f"{variant['name']}: %(message)s")
     settings = TrainingSettings.from_dict(variant.get("settings", {}))
     cases = load_cases(variant.get("cases", cases_file), variant.get("labels", "main"), variant.get("exclude", []),
@@ -145,13 +146,16 @@ def write_run_bundle(run, reference, train_bids, command, out):
 def train_all(cases_file, variants_file, out, device, jobs):
     variants = json.loads(Path(variants_file).read_text())
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for name, seconds in pool.imap_unordered(_train_one, [(v, cases_file, out, device) for v in variants]):
+        threads = 1 if device == "cuda" else max(1, (os.cpu_count() or 1) // jobs)
+        jobs_args = [(v, cases_file, out, device, threads) for v in variants]
+        for name, seconds in pool.imap_unordered(_train_one, jobs_args):
             print(f"trained {name} in {seconds:.0f} s", flush=True)
 
 
 def evaluation_scans(work_roots, data, teacher=None):
-    """``(set, scan, inputs, manual masks by rater)`` of every finished scan with manual masks; the
-    anatomical stage's ``score`` and mask from ``teacher/<set>/<scan folder>/`` if given."""
+    """``(set, scan, inputs, manual masks by rater)`` of every finished scan (no raters where it has
+    no manual mask); the anatomical stage's ``score`` and mask from ``teacher/<set>/<scan folder>/``
+    if given."""
     for root in work_roots:
         for scan_dir in sorted(Path(root).glob("*/deepwmh_wf/*_FLAIR_wf")):
             dataset = scan_dir.parents[1].name
@@ -165,7 +169,7 @@ def evaluation_scans(work_roots, data, teacher=None):
             if teacher:
                 files.update(score=Path(teacher, dataset, scan_dir.name, "score.nii.gz"),
                              anatomical=Path(teacher, dataset, scan_dir.name, "wmh.nii.gz"))
-            if manual and all(f.exists() for f in files.values()):
+            if all(f.exists() for f in files.values()):
                 raters = {m.name.split("desc-")[1].split("_")[0]: np.asanyarray(
                     nib.as_closest_canonical(nib.load(m)).dataobj) > 0 for m in manual}
                 yield dataset, scan, files, raters
@@ -190,6 +194,9 @@ def evaluate(runs, work_roots, data, teacher):
         for name, bundle in bundles.items():
             probability, mask = segment_scan(bundle, flair, brain, score)
             masks[name] = keep_where_wmh_can_be(bundle, probability, mask, tissue, score_data, flair)[1]
+        if not raters:
+            print(f"{dataset} {scan} (no manual mask): " + ", ".join(
+                f"{n} {mask.sum() * voxel_ml:.2f} mL" for n, mask in masks.items()), flush=True)
         for rater, truth in raters.items():
             row = results.setdefault((dataset, scan, rater), {"manual_ml": truth.sum() * voxel_ml})
             for name, mask in masks.items():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bids_deepwmh.model import training
+from bids_deepwmh.model import synthetic, training
 from bids_deepwmh.model.bundle import BundleError, load_bundle, write_bundle
 from bids_deepwmh.model.inference import (
     INFERENCE_DEFAULTS,
@@ -71,6 +71,30 @@ def test_new_pseudo_labels_start_a_new_run_instead_of_resuming():
     assert training.run_fingerprint(TINY, _cases(2)) == first
     cases[1].coarse[tuple(np.argwhere(cases[1].brain)[0])] ^= True  # one voxel of one pseudo-label
     assert training.run_fingerprint(TINY, cases) != first
+
+
+def test_synthetic_lesions_are_deep_exactly_labelled_and_scored_alike():
+    image, brain, _, lesions = brain_phantom(seed=0, noise=0.05)
+    flair_img = nib.Nifti1Image(image, np.eye(4))
+    channels, _, brain_w = network_input(flair_img, nib.Nifti1Image(brain.astype(np.uint8), np.eye(4)), 1.0)
+    score = np.where(channels[0] > 1.0, (channels[0] - 1.0) * 0.3, 0).astype(np.float32)  # a known relation
+    image_w = np.stack([channels[0], score])
+    label = score > 0.3
+    where = synthetic.canvas(image_w, brain_w, label, 1.0)
+    assert where.score(0.5) == 0 and where.score(2.0) == pytest.approx(0.3, abs=0.05)
+    assert not (where.normal & label).any() and not (where.normal & (score > 0)).any()
+    rng = np.random.default_rng(7)
+    new_image, new_label = synthetic.add_lesions(image_w, label, where.normal, where, rng, 1.0)
+    added = new_label & ~label
+    assert added.sum() > 0 and not (new_label & ~brain_w).any()
+    raised = new_image[0] - image_w[0]
+    assert (raised >= 0).all() and np.median(raised[added]) > 1.0 and (raised[brain_w & ~new_label] < 0.5 * synthetic.CONTRAST[1]).all()
+    assert (new_image[0][~brain_w] == 0).all()  # nothing written outside the brain
+    known = added & (new_image[0] <= where.flair_levels.max())
+    assert known.any() and np.allclose(new_image[1][known], np.clip(0.3 * new_image[0][known] - 0.3, 0, 2), atol=0.05)
+    assert np.array_equal(label, label & new_label) and np.array_equal(image_w[1], score)  # inputs untouched
+    volumes = [synthetic.blob(radius, np.random.default_rng(s)).sum() for radius in (1, 9) for s in range(3)]
+    assert min(volumes) < 20 and max(volumes) > 1500  # from a few mm3 to mL
 
 
 def test_sliding_window_covers_the_volume():

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from bids_deepwmh.core.lesions import remove_small_components
 from bids_deepwmh.core.metrics import dice
+from bids_deepwmh.model import synthetic
 from bids_deepwmh.model.inference import predict_probability, torch_forward
 from bids_deepwmh.model.network import UNet3D
 from bids_deepwmh.model.working import network_input, to_grid
@@ -47,6 +48,7 @@ class TrainingSettings:
     final_epochs: int = 12
     validation_scans: int = 2
     lesion_patch_fraction: float = 0.5  # patches centred on a (pseudo-)lesion voxel
+    synthetic_lesion_fraction: float = 0.0  # patches given synthetic lesions (measured: more false positives)
     threshold: float = 0.5
     seed: int = 0
 
@@ -137,8 +139,9 @@ def augment(image, label, rng):
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 
 
-def sample_batch(cases, labels, rng, settings):
-    """Random patches; a fraction centred on labelled voxels so that lesions are seen often."""
+def sample_batch(cases, labels, rng, settings, canvases=None):
+    """Random patches; a fraction centred on labelled voxels so that lesions are seen often, a
+    fraction given synthetic lesions (``canvases``: each case's :class:`synthetic.Canvas`)."""
     images, targets = [], []
     for _ in range(settings.batch_size):
         i = int(rng.integers(len(cases)))
@@ -146,8 +149,11 @@ def sample_batch(cases, labels, rng, settings):
         pool = label if rng.random() < settings.lesion_patch_fraction and label.any() else case.brain
         candidates = np.flatnonzero(pool)
         centre = np.unravel_index(candidates[rng.integers(candidates.size)], pool.shape)
-        image, target = augment(_crop(case.image, centre, settings.patch),
-                                _crop(label, centre, settings.patch), rng)
+        image, target = _crop(case.image, centre, settings.patch), _crop(label, centre, settings.patch)
+        if canvases is not None and rng.random() < settings.synthetic_lesion_fraction:
+            image, target = synthetic.add_lesions(image, target, _crop(canvases[i].normal, centre, settings.patch),
+                                                  canvases[i], rng, settings.spacing_mm)
+        image, target = augment(image, target, rng)
         images.append(image)
         targets.append(target[None].astype(np.float32))
     as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).contiguous(memory_format=torch.channels_last_3d)  # noqa: E731
@@ -199,6 +205,10 @@ def train_stage(stage, cases, labels, settings, checkpoint_dir, epochs, device, 
         schedule.load_state_dict(state["schedule"])
         curve = state["curve"]
         logger.info("%s: resuming after epoch %d of %d", stage, done, epochs)
+    canvases = None
+    if settings.synthetic_lesion_fraction > 0:
+        canvases = [synthetic.canvas(c.image, c.brain, label, settings.spacing_mm)
+                    for c, label in zip(cases, labels, strict=True)]
     started = time.monotonic()
     for epoch in range(done + 1, epochs + 1):
         rng = np.random.default_rng([settings.seed, epoch, 0 if stage == "cleaning" else 1])
@@ -207,7 +217,7 @@ def train_stage(stage, cases, labels, settings, checkpoint_dir, epochs, device, 
         losses = []
         epoch_start = time.monotonic()
         for _ in range(settings.steps_per_epoch):
-            x, y = sample_batch(cases, labels, rng, settings)
+            x, y = sample_batch(cases, labels, rng, settings, canvases)
             loss = loss_function(network(x.to(device)), y.to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
