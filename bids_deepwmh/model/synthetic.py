@@ -45,12 +45,12 @@ def canvas(image, brain, label, spacing_mm):
     levels, scores = [], []
     if image.shape[0] > 1:
         normal &= image[1] == 0
+        deep_scores = image[1][deep]
         bins = np.floor(flair[deep] / SCORE_CURVE_STEP).astype(int)
-        counts = np.bincount(bins - bins.min())
-        for index in np.flatnonzero(counts >= MIN_CURVE_VOXELS):
-            at_level = bins == index + bins.min()
-            levels.append((index + bins.min() + 0.5) * SCORE_CURVE_STEP)
-            scores.append(float(np.median(image[1][deep][at_level])))
+        lowest = bins.min()
+        for index in np.flatnonzero(np.bincount(bins - lowest) >= MIN_CURVE_VOXELS):
+            levels.append((index + lowest + 0.5) * SCORE_CURVE_STEP)
+            scores.append(float(np.median(deep_scores[bins == index + lowest])))
     return Canvas(normal, np.array(levels), np.maximum.accumulate(np.array(scores)))
 
 
