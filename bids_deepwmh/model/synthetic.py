@@ -43,7 +43,7 @@ def canvas(image, brain, label, spacing_mm):
     deep = ndimage.distance_transform_edt(brain) * spacing_mm >= DEPTH_MM
     normal = deep & ~label & (flair > NORMAL_INTENSITY[0]) & (flair < NORMAL_INTENSITY[1])
     levels, scores = [], []
-    if image.shape[0] > 1:
+    if image.shape[0] > 1 and deep.any():
         normal &= image[1] == 0
         deep_scores = image[1][deep]
         bins = np.floor(flair[deep] / SCORE_CURVE_STEP).astype(int)
@@ -51,6 +51,8 @@ def canvas(image, brain, label, spacing_mm):
         for index in np.flatnonzero(np.bincount(bins - lowest) >= MIN_CURVE_VOXELS):
             levels.append((index + lowest + 0.5) * SCORE_CURVE_STEP)
             scores.append(float(np.median(deep_scores[bins == index + lowest])))
+    if image.shape[0] > 1 and not levels:  # no curve to score lesions by (too little deep brain): none go here
+        normal = np.zeros_like(normal)
     return Canvas(normal, np.array(levels), np.maximum.accumulate(np.array(scores)))
 
 
