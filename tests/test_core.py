@@ -257,12 +257,15 @@ def test_volumes_match_the_regions():
     regions[1:3, 1:3, 1:3] = 1  # a periventricular lesion of 8 voxels
     regions[6:8, 6:8, 6:9] = 2  # a deep one of 12
     regions[4, 4, 4:6] = 3  # ventricles
+    regions[8, 1, 1] = 4  # an infratentorial lesion of 1 voxel
     values = wmh_volumes(regions, np.ones(regions.shape, bool), voxel_mm3=2.0,
-                         lesion_regions=["periventricular", "deep"])
+                         lesion_regions=["periventricular", "deep", "infratentorial"])
     assert values == {
-        "wmh_volume_ml": 0.04, "wmh_count": 2, "brain_volume_ml": 2.0, "wmh_fraction_of_brain": 0.02,
+        "wmh_volume_ml": 0.042, "wmh_count": 3, "brain_volume_ml": 2.0, "wmh_fraction_of_brain": 0.021,
         "periventricular_wmh_volume_ml": 0.016, "periventricular_wmh_count": 1,
         "periventricular_wmh_fraction_of_brain": 0.008,
         "deep_wmh_volume_ml": 0.024, "deep_wmh_count": 1, "deep_wmh_fraction_of_brain": 0.012,
+        "infratentorial_wmh_volume_ml": 0.002, "infratentorial_wmh_count": 1,
+        "infratentorial_wmh_fraction_of_brain": 0.001,
         "lateral_ventricles_volume_ml": 0.0,
     }

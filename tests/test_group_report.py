@@ -43,6 +43,7 @@ def _row(participant, session, volume, flagged=False):
     return {"participant_id": participant, "session_id": session, "acquisition": "n/a", "run": "n/a",
             "wmh_volume_ml": volume, "periventricular_wmh_volume_ml": 0.6 * volume,
             "deep_wmh_volume_ml": 0.4 * volume, "wmh_count": 5, "wmh_fraction_of_brain": volume / 1200,
+            "fazekas_periventricular": str(min(3, int(volume // 3))), "fazekas_deep": "1",
             "quality_flagged": flagged, "quality_flags": "brain_coverage" if flagged else "none"}
 
 
@@ -53,9 +54,10 @@ def test_group_report_has_every_plot_and_lists_flagged_scans():
                     "sub-04": {"age": "70"}}
     html = group_report_html(rows, participants, "summary text")
     _assert_well_formed(html)
-    for title in ("WMH volume", "Periventricular versus deep", "WMH volume against age", "Change across sessions"):
+    for title in ("WMH volume", "Periventricular versus deep", "Fazekas grades and volumes", "WMH volume against age",
+                  "Change across sessions"):
         assert f"<h2>{title}</h2>" in html
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 5
     flagged = html[html.index("<h2>Flagged scans</h2>"):html.index("<h2>WMH volume</h2>")]
     assert "sub-03 ses-1" in flagged and "brain_coverage" in flagged and "sub-01 ses-1" not in flagged
 
@@ -65,3 +67,11 @@ def test_group_report_without_ages_or_sessions():
     _assert_well_formed(html)
     assert "against age" not in html and "across sessions" not in html
     assert "No scan was flagged" in html
+
+
+def test_group_report_of_outputs_without_fazekas_grades():
+    rows = [{k: v for k, v in _row(f"sub-0{i}", "n/a", 2.0 * i).items() if not k.startswith("fazekas")}
+            for i in (1, 2)]
+    html = group_report_html(rows, {}, "summary")
+    _assert_well_formed(html)
+    assert "Fazekas" not in html

@@ -86,7 +86,7 @@ def test_regions_lesions_and_quality_records(study):
         path = functools.partial(derivative_path, study["out"], name)
         regions = np.asanyarray(nib.load(path(desc="wmhregions", suffix="dseg", extension=".nii.gz")).dataobj)
         wmh = np.asanyarray(nib.load(path(label="WMH", suffix="mask", extension=".nii.gz")).dataobj) > 0
-        assert np.array_equal(np.isin(regions, (1, 2)), wmh)  # every WMH voxel has one region
+        assert np.array_equal(np.isin(regions, (1, 2, 4)), wmh)  # every WMH voxel has one region
         assert (regions == 3).sum() > 0  # the ventricles were found
         assert path(desc="wmhregions", suffix="dseg", extension=".tsv").exists()
         volumes = read_tsv(path(label="WMH", suffix="morph", extension=".tsv"))[0]
@@ -94,8 +94,9 @@ def test_regions_lesions_and_quality_records(study):
         assert len(lesions) == int(volumes["wmh_count"])
         assert sum(float(r["volume_mm3"]) for r in lesions) / 1000 == pytest.approx(
             float(volumes["wmh_volume_ml"]), abs=1e-3)
-        assert float(volumes["periventricular_wmh_volume_ml"]) + float(volumes["deep_wmh_volume_ml"]) \
+        assert sum(float(volumes[f"{region}_wmh_volume_ml"]) for region in ("periventricular", "deep", "infratentorial")) \
             == pytest.approx(float(volumes["wmh_volume_ml"]), abs=1e-3)
+        assert volumes["fazekas_periventricular"] in "0123" and volumes["fazekas_deep"] in "0123"
         record = json.loads(path(suffix="quality", extension=".json").read_text())
         assert set(record["checks"]) == {c.name for c in CHECKS}
         assert record["flagged"] == bool(record["flags"])
@@ -125,6 +126,7 @@ def test_participant_reports_render(study):
             assert figure.stat().st_size > 10_000
             assert ET.parse(figure).getroot().tag.endswith("svg")
         assert "Quality: " in html and "periventricular" in html and "Methods" in html
+        assert "Fazekas grades" in html
         assert "Griffanti" in html and "DeepWMH" in html  # the methods paragraph and its references
     assert not (study["out"] / "sub-03.html").exists()  # the broken scan gave no report
 
@@ -166,7 +168,8 @@ def test_group_level_tables_and_agreement(study, capsys):
         # The network, trained on real scans, draws the phantoms' unnaturally sharp lesions too large
         # (about 130 % volume difference), so its overlap is lower than the anatomical stage's (0.73-0.79).
         assert float(row["dice"]) > (0.55 if row["mask"] == "final" else 0.6) and float(row["lesion_recall"]) == 1.0
-    assert {"periventricular_wmh_volume_ml", "deep_wmh_count", "quality_flagged", "qc_brain_coverage"} <= set(rows[0])
+    assert {"periventricular_wmh_volume_ml", "deep_wmh_count", "fazekas_deep", "quality_flagged",
+            "qc_brain_coverage"} <= set(rows[0])
     report = (study["out"] / "group_report.html").read_text()
     assert report.count("<svg") >= 2 and "Periventricular versus deep" in report and 'href="sub-01.html"' in report
     summary = (study["out"] / "group_wmh_summary.txt").read_text()

@@ -16,6 +16,8 @@ SHAPE = (96, 96, 80)
 CENTRE = (48, 48, 40)
 PERIVENTRICULAR_BLOB = ((42, 48, 50), 2.5)  # 1.5 to 6.5 mm above the left ventricle's roof
 DEEP_BLOB = ((20, 48, 40), 2.5)  # at least 16 mm lateral to the ventricles
+INFRATENTORIAL_BLOB = ((48, 48, 14), 2.5)  # in the brainstem
+BRAINSTEM = ((48, 48, 14), 6)
 
 
 def _ball(centre, radius):
@@ -30,13 +32,14 @@ def phantom(tmp_path_factory):
     brain = ellipsoid(SHAPE, CENTRE, (40, 44, 34))
     wm = ellipsoid(SHAPE, CENTRE, (36, 40, 30))
     ventricles = ellipsoid(SHAPE, (42, 48, 40), (3, 12, 6)) | ellipsoid(SHAPE, (54, 48, 40), (3, 12, 6))
-    lesions = _ball(*PERIVENTRICULAR_BLOB) | _ball(*DEEP_BLOB)
+    lesions = _ball(*PERIVENTRICULAR_BLOB) | _ball(*DEEP_BLOB) | _ball(*INFRATENTORIAL_BLOB)
     image = np.where(brain, 1.3, 0.0) - 0.3 * wm
     image[ventricles] = 0.2
     image[lesions] = 1.8
     image += np.random.default_rng(0).normal(0, 0.02, SHAPE) * brain
     prior = ndimage.binary_erosion(np.roll(ventricles, (2, 0, 2), axis=(0, 1, 2)))
     aseg = np.where(wm, 2, 0)
+    aseg[_ball(*BRAINSTEM)] = 16
     aseg[prior & (np.indices(SHAPE)[0] < 48)] = 4
     aseg[prior & (np.indices(SHAPE)[0] >= 48)] = 43
     return {
@@ -68,14 +71,17 @@ def test_regions_lesion_table_and_volumes(phantom):
     ).run(cwd=str(tmp / "regional")).outputs
     regions = np.asanyarray(nib.load(regional.regions).dataobj)
     periventricular, deep = _ball(*PERIVENTRICULAR_BLOB), _ball(*DEEP_BLOB)
+    infratentorial = _ball(*INFRATENTORIAL_BLOB)
     assert np.all(regions[periventricular] == 1) and np.all(regions[deep] == 2)
+    assert np.all(regions[infratentorial] == 4)
     assert dice(regions == 3, phantom["ventricles"]) > 0.95
-    assert [r["name"] for r in read_tsv(regional.regions_table)] == ["periventricular", "deep", "lateral_ventricles"]
+    assert [r["name"] for r in read_tsv(regional.regions_table)] == ["periventricular", "deep", "lateral_ventricles",
+                                                                      "infratentorial"]
 
     rows = {r["region"]: r for r in read_tsv(regional.lesions)}
-    assert sorted(rows) == ["deep", "periventricular"]
+    assert sorted(rows) == ["deep", "infratentorial", "periventricular"]
     for region, (centre, _), mask in (("periventricular", PERIVENTRICULAR_BLOB, periventricular),
-                                      ("deep", DEEP_BLOB, deep)):
+                                      ("deep", DEEP_BLOB, deep), ("infratentorial", INFRATENTORIAL_BLOB, infratentorial)):
         row = rows[region]
         assert float(row["volume_mm3"]) == pytest.approx(mask.sum())
         native = [float(row[f"native_{a}_mm"]) for a in "xyz"]
@@ -86,12 +92,16 @@ def test_regions_lesion_table_and_volumes(phantom):
     assert float(rows["periventricular"]["periventricular_fraction"]) == 1.0
 
     (tmp / "volumes").mkdir()
-    volumes = WMHVolumes(regions=regional.regions, lesions=regional.lesions, brain_mask=phantom["brain_mask"]).run(
-        cwd=str(tmp / "volumes")).outputs
+    volumes = WMHVolumes(regions=regional.regions, lesions=regional.lesions, brain_mask=phantom["brain_mask"],
+                         aseg=phantom["aseg"]).run(cwd=str(tmp / "volumes")).outputs
     row = read_tsv(volumes.out_tsv)[0]
-    assert int(row["wmh_count"]) == 2
-    assert int(row["periventricular_wmh_count"]) == 1 and int(row["deep_wmh_count"]) == 1
+    assert int(row["wmh_count"]) == 3
+    assert int(row["periventricular_wmh_count"]) == int(row["deep_wmh_count"]) == int(row["infratentorial_wmh_count"]) == 1
     assert float(row["periventricular_wmh_volume_ml"]) == pytest.approx(periventricular.sum() / 1000)
     assert float(row["deep_wmh_volume_ml"]) == pytest.approx(deep.sum() / 1000)
+    assert float(row["infratentorial_wmh_volume_ml"]) == pytest.approx(infratentorial.sum() / 1000)
+    # the periventricular blob touches the ventricle's roof and reaches 6.5 mm above it: a halo, grade 2;
+    # the deep blob, 5 mm across in the white matter, a punctate focus
+    assert (row["fazekas_periventricular"], row["fazekas_deep"]) == ("2", "1")
     assert float(row["wmh_volume_ml"]) == pytest.approx(phantom["lesions"].sum() / 1000)
     assert float(row["deep_wmh_fraction_of_brain"]) == pytest.approx(deep.sum() / phantom["brain"].sum(), abs=1e-6)

@@ -82,3 +82,24 @@ def deeper_than(mask, zooms, depth_mm):
         box = bounding_box(mask, depth_mm, zooms)
         deep[box] = ndimage.distance_transform_edt(mask[box], sampling=zooms) > depth_mm
     return deep
+
+
+def distance_to_surface(mask, zooms):
+    """Distance (mm) from each voxel's centre to the nearest face of the boolean ``mask``'s voxels,
+    0 inside it; ``inf`` everywhere when the mask is empty.  Voxels are boxes: on 6 mm slices, a
+    voxel right above the mask is 3 mm from it, not 6 mm as from centre to centre, so that
+    distances from a structure read alike on thick and thin slices."""
+    from scipy import ndimage
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return np.full(mask.shape, np.inf, np.float32)
+    indices = np.zeros((mask.ndim, *mask.shape), np.int32)
+    ndimage.distance_transform_edt(~mask, sampling=zooms, return_distances=False, return_indices=True,
+                                   indices=indices)
+    squared = np.zeros(mask.shape, np.float32)
+    for axis, size in enumerate(zooms):
+        steps = np.abs(indices[axis] - np.arange(mask.shape[axis]).reshape([-1 if a == axis else 1
+                                                                           for a in range(mask.ndim)]))
+        squared += (np.clip(steps - 0.5, 0, None) * size) ** 2
+    return np.sqrt(squared)

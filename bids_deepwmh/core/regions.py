@@ -1,22 +1,30 @@
-"""Periventricular and deep WMH from the FLAIR alone, and one row per lesion.
+"""Periventricular, deep and infratentorial WMH from the FLAIR alone, and one row per lesion.
 
 The lateral ventricles come from the template's ``seg-aseg`` brought to the scan, refined on
 the scan itself: within a few millimetres of the warped ventricles, the connected dark (CSF-like)
-voxels that touch them.  Periventricular WMH are the WMH voxels within 10 mm of the ventricles
-(the 10 mm distance rule compared by Griffanti et al., NeuroImage 2018);
-deep WMH are the rest.  A lesion belongs to the region holding most of its voxels.
+voxels that touch them.  Infratentorial WMH are those in the brainstem and cerebellum (the
+template's ``seg-aseg`` brought to the scan).  Of the others, periventricular WMH are the voxels
+within 10 mm of the ventricles' wall (the 10 mm distance rule compared by Griffanti et al.,
+NeuroImage 2018; measured to the wall, not between voxel centres, so that a thick slice does
+not add half its thickness); deep WMH are the rest.  A lesion belongs to the region holding
+most of its voxels.
 """
 
 import numpy as np
 from scipy import ndimage
 
-from bids_deepwmh.core.images import bounding_box, deeper_than, near_mask
+from bids_deepwmh.core.images import bounding_box, deeper_than, distance_to_surface, near_mask
 from bids_deepwmh.core.lesions import label_components
 
 LATERAL_VENTRICLES = (4, 43, 5, 44)  # aseg: left and right lateral ventricles and their inferior horns
 PERIVENTRICULAR_MM = 10.0
 VENTRICLE_SEARCH_MM = 5.0  # how far the refined ventricles may reach beyond the warped ones
-REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles"}  # the regions dseg
+# aseg: brainstem, cerebellar white matter and cortex, fourth ventricle
+INFRATENTORIAL = (16, 7, 46, 8, 47, 15)
+# aseg: cerebral white matter, its hypointensities and the corpus callosum
+CEREBRAL_WHITE_MATTER = (2, 41, 77, 251, 252, 253, 254, 255)
+REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles", 4: "infratentorial"}  # the regions dseg
+WMH_REGIONS = {1: "periventricular", 2: "deep", 4: "infratentorial"}  # the labels that are WMH
 
 
 def refine_ventricles(normalised, prior, brain, zooms):
@@ -41,16 +49,23 @@ def refine_ventricles(normalised, prior, brain, zooms):
 
 
 def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
-    """Voxels within ``distance_mm`` of the ventricles (Euclidean, in mm)."""
-    return near_mask(ventricles, zooms, distance_mm)
+    """Voxels within ``distance_mm`` of the ventricles' wall (:func:`distance_to_surface`)."""
+    ventricles = np.asarray(ventricles, bool)
+    zone = np.zeros(ventricles.shape, bool)
+    if ventricles.any():
+        box = bounding_box(ventricles, distance_mm + max(zooms), zooms)
+        zone[box] = distance_to_surface(ventricles[box], zooms) <= distance_mm
+    return zone
 
 
-def region_map(wmh, zone, ventricles):
-    """The regions dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles, 0 elsewhere."""
+def region_map(wmh, zone, ventricles, infratentorial):
+    """The regions dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles, 4 infratentorial
+    WMH (``wmh`` in the boolean ``infratentorial`` brainstem and cerebellum), 0 elsewhere."""
     regions = np.zeros(wmh.shape, np.uint8)
     regions[ventricles] = 3
     regions[wmh & zone] = 1
     regions[wmh & ~zone] = 2
+    regions[wmh & infratentorial] = 4
     return regions
 
 
@@ -65,7 +80,7 @@ def lesion_rows(regions, probability, affine, to_template=None):
     ``affine`` maps voxels to scanner millimetres (RAS); ``to_template`` maps an (n, 3) array of
     scanner RAS millimetres to template millimetres (None leaves the template columns empty).
     """
-    wmh = (regions == 1) | (regions == 2)
+    wmh = np.isin(regions, tuple(WMH_REGIONS))
     if not wmh.any():
         return []
     box = bounding_box(wmh)  # the lesions' bounding box: all that counts
@@ -73,7 +88,9 @@ def lesion_rows(regions, probability, affine, to_template=None):
     labels, count = label_components(wmh)
     index = np.arange(1, count + 1)
     voxels = ndimage.sum_labels(wmh, labels, index)
-    periventricular = ndimage.sum_labels(regions == 1, labels, index) / voxels
+    fractions = {label: ndimage.sum_labels(regions == label, labels, index) / voxels for label in WMH_REGIONS}
+    periventricular = fractions[1]
+    majority = np.argmax(np.stack(list(fractions.values())), axis=0)  # ties: the first, as listed
     centroids = np.array(ndimage.center_of_mass(wmh, labels, index)).reshape(-1, 3) + [b.start for b in box]
     native = centroids @ affine[:3, :3].T + affine[:3, 3]
     template = to_template(native) if to_template is not None else np.full_like(native, np.nan)
@@ -86,7 +103,7 @@ def lesion_rows(regions, probability, affine, to_template=None):
             "volume_mm3": round(float(voxels[i]) * voxel_mm3, 2),
             **{f"native_{a}_mm": round(float(v), 2) for a, v in zip("xyz", native[i], strict=True)},
             **{f"template_{a}_mm": round(float(v), 2) for a, v in zip("xyz", template[i], strict=True)},
-            "region": "periventricular" if periventricular[i] >= 0.5 else "deep",
+            "region": list(WMH_REGIONS.values())[majority[i]],
             "periventricular_fraction": round(float(periventricular[i]), 3),
             "mean_probability": round(float(mean_p[i]), 3),
             "max_probability": round(float(max_p[i]), 3),

@@ -1,17 +1,21 @@
-"""WMH volumes and lesion counts, in total and by region, normalised by brain volume."""
+"""WMH volumes and lesion counts, in total and by region, normalised by brain volume; Fazekas grades."""
 
 import numpy as np
 
+from bids_deepwmh.core.fazekas import FAZEKAS_COLUMNS
+from bids_deepwmh.core.regions import WMH_REGIONS
+
 VOLUME_COLUMNS = (
     "wmh_volume_ml", "wmh_count", "brain_volume_ml", "wmh_fraction_of_brain",
-    "periventricular_wmh_volume_ml", "periventricular_wmh_count", "periventricular_wmh_fraction_of_brain",
-    "deep_wmh_volume_ml", "deep_wmh_count", "deep_wmh_fraction_of_brain",
+    *(f"{region}_wmh_{measure}" for region in WMH_REGIONS.values()
+      for measure in ("volume_ml", "count", "fraction_of_brain")),
     "lateral_ventricles_volume_ml",
+    *FAZEKAS_COLUMNS,
 )
 
 
 def wmh_volumes(regions, brain, voxel_mm3, lesion_regions):
-    """Volumes (mL) and counts from the regions dseg (1 periventricular, 2 deep, 3 ventricles),
+    """Volumes (mL) and counts from the regions dseg (:data:`~bids_deepwmh.core.regions.REGION_LABELS`),
     the brain mask and the region of each lesion (its count is the number of lesions)."""
     brain_ml = np.count_nonzero(brain) * voxel_mm3 / 1000.0
 
@@ -21,9 +25,10 @@ def wmh_volumes(regions, brain, voxel_mm3, lesion_regions):
     def fraction(ml):
         return round(ml / brain_ml, 6) if brain_ml else float("nan")
 
-    values = {"wmh_volume_ml": round(volume(1, 2), 4), "wmh_count": len(lesion_regions),
-              "brain_volume_ml": round(brain_ml, 2), "wmh_fraction_of_brain": fraction(volume(1, 2))}
-    for label, region in ((1, "periventricular"), (2, "deep")):
+    total = volume(*WMH_REGIONS)
+    values = {"wmh_volume_ml": round(total, 4), "wmh_count": len(lesion_regions),
+              "brain_volume_ml": round(brain_ml, 2), "wmh_fraction_of_brain": fraction(total)}
+    for label, region in WMH_REGIONS.items():
         values[f"{region}_wmh_volume_ml"] = round(volume(label), 4)
         values[f"{region}_wmh_count"] = sum(r == region for r in lesion_regions)
         values[f"{region}_wmh_fraction_of_brain"] = fraction(volume(label))

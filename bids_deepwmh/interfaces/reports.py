@@ -112,7 +112,7 @@ class _AxialMosaicInputSpec(BaseInterfaceInputSpec):
     bbox_mask = File(exists=True, mandatory=True, desc="the slices span this mask (the brain)")
     regions = File(exists=True, desc="regions dseg, drawn as coloured outlines")
     probseg = File(exists=True, desc="probability map, drawn in colour")
-    rows = traits.Int(3, usedefault=True)
+    rows = traits.Int(4, usedefault=True)
 
 
 class _ReportOutputSpec(TraitedSpec):

@@ -64,13 +64,15 @@ class _RegionalWMHInputSpec(BaseInterfaceInputSpec):
 
 
 class _RegionalWMHOutputSpec(TraitedSpec):
-    regions = File(exists=True, desc="dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles")
+    regions = File(exists=True, desc="dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles, "
+                   "4 infratentorial WMH")
     regions_table = File(exists=True, desc="the dseg's labels (index, name)")
     lesions = File(exists=True, desc="one row per lesion (TSV)")
 
 
 class RegionalWMH(SimpleInterface):
-    """Periventricular (within 10 mm of the lateral ventricles) and deep WMH, and a lesion table."""
+    """Periventricular (within 10 mm of the lateral ventricles), deep and infratentorial WMH, and a
+    lesion table."""
 
     input_spec = _RegionalWMHInputSpec
     output_spec = _RegionalWMHOutputSpec
@@ -86,9 +88,11 @@ class RegionalWMH(SimpleInterface):
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
         wmh = np.asanyarray(nib.load(self.inputs.wmh_mask).dataobj) > 0
         normalised = flair.get_fdata(dtype=np.float32)
-        prior = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), regions.LATERAL_VENTRICLES)
+        aseg = np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32))
+        prior = np.isin(aseg, regions.LATERAL_VENTRICLES)
         ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
-        region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles)
+        region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles,
+                                        np.isin(aseg, regions.INFRATENTORIAL))
         rows = regions.lesion_rows(
             region_map, nib.load(self.inputs.probseg).get_fdata(dtype=np.float32), flair.affine,
             lambda points: points_to_template(points, self.inputs.inverse_transform),
@@ -103,9 +107,10 @@ class RegionalWMH(SimpleInterface):
 
 
 class _VolumesInputSpec(BaseInterfaceInputSpec):
-    regions = File(exists=True, mandatory=True, desc="regions dseg (RegionalWMH)")
+    regions = File(exists=True, mandatory=True, desc="regions dseg (RegionalWMH), on the conformed (RAS) grid")
     lesions = File(exists=True, mandatory=True, desc="lesion table (RegionalWMH)")
     brain_mask = File(exists=True, mandatory=True)
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR grid (white matter)")
 
 
 class _VolumesOutputSpec(TraitedSpec):
@@ -113,23 +118,29 @@ class _VolumesOutputSpec(TraitedSpec):
 
 
 class WMHVolumes(SimpleInterface):
-    """One-row table: WMH volumes and lesion counts, in total and by region, and as brain fractions."""
+    """One-row table: WMH volumes and lesion counts, in total and by region, and as brain
+    fractions; Fazekas grades."""
 
     input_spec = _VolumesInputSpec
     output_spec = _VolumesOutputSpec
 
     def _run_interface(self, runtime):
+        from bids_deepwmh.core.fazekas import fazekas_grades
         from bids_deepwmh.core.images import voxel_volume_mm3
+        from bids_deepwmh.core.regions import CEREBRAL_WHITE_MATTER
         from bids_deepwmh.core.volumes import VOLUME_COLUMNS, wmh_volumes
         from bids_deepwmh.utils.tables import read_tsv, write_tsv
 
         regions_img = nib.load(self.inputs.regions)
+        regions = np.asanyarray(regions_img.dataobj)
         values = wmh_volumes(
-            np.asanyarray(regions_img.dataobj),
+            regions,
             np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0,
             voxel_volume_mm3(regions_img),
             [row["region"] for row in read_tsv(self.inputs.lesions)],
         )
+        white_matter = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), CEREBRAL_WHITE_MATTER)
+        values.update(fazekas_grades(regions, white_matter, regions_img.header.get_zooms()[:3]).columns())
         self._results["out_tsv"] = out_path(runtime, "volumes.tsv")
         write_tsv(self._results["out_tsv"], VOLUME_COLUMNS, [values])
         return runtime

@@ -8,15 +8,18 @@ import numpy as np
 
 from bids_deepwmh.core.images import voxel_aligned, voxel_sizes
 
-# Outline colours of the regions dseg's labels (periventricular, deep, ventricles), named in the captions.
-REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff"}
+# Outline colours of the regions dseg's labels (periventricular, deep, ventricles, infratentorial), named in
+# the captions.
+REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff", 4: "#c77dff"}
 DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
 DPI = 150  # each mosaic row is about 1500 pixels wide: sharp on screens, quick to draw
 VIEW_CUTS = 7  # slices per view of the brain-mask and registration figures, as nireports draws them
-SUPRATENTORIAL = (0.3, 0.95)  # the part of the brain's height the slices span: WMH live above the tentorium
+# The part of the brain's height the slices span: from the pons, where infratentorial WMH and the normally
+# bright medial temporal lobes are, to the vertex.
+BRAIN_SPAN = (0.15, 0.95)
 
 
-def axial_cuts(bbox_mask, count, span=SUPRATENTORIAL):
+def axial_cuts(bbox_mask, count, span=BRAIN_SPAN):
     """``count`` axial world coordinates (mm) spread over ``span`` (fractions, bottom to top) of the
     mask's height."""
     img = nib.as_closest_canonical(nib.load(bbox_mask))

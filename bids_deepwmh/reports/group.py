@@ -1,9 +1,12 @@
-"""The study's HTML report: WMH burden plots, regional split, age and change across sessions, flags."""
+"""The study's HTML report: WMH burden plots, regional split, Fazekas grades, age and change across
+sessions, flags."""
 
 import io
 import math
 
 import numpy as np
+
+FAZEKAS_GRADES = {"fazekas_periventricular": "periventricular_wmh_volume_ml", "fazekas_deep": "deep_wmh_volume_ml"}
 
 
 def _svg(figure):
@@ -63,6 +66,9 @@ def _plots(frame):
     ax.set_ylabel("deep WMH (mL)")
     plots.append(("Periventricular versus deep", "Each point is a scan; the dashed line is equal volumes. "
                   "Periventricular: within 10 mm of the lateral ventricles.", _svg(fig)))
+    grades = frame.reindex(columns=list(FAZEKAS_GRADES)).map(_number)
+    if grades.notna().all(axis=None):
+        plots.append(_fazekas_plot(frame.assign(**grades.astype(int))))
     if frame["age"].notna().sum() >= 3:
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         sns.regplot(data=frame, x="age", y="wmh_volume_ml", ax=ax, ci=None, color="#4c72b0",
@@ -85,6 +91,25 @@ def _plots(frame):
     return plots
 
 
+def _fazekas_plot(frame):
+    """Each region's WMH volume against its Fazekas grade, one point per scan."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=False)
+    for ax, (grade, volume) in zip(axes, FAZEKAS_GRADES.items(), strict=True):
+        sns.stripplot(data=frame, x=grade, y=volume, order=[0, 1, 2, 3], ax=ax, color="#4c72b0", jitter=0.15,
+                      native_scale=False)
+        region = volume.split("_")[0]
+        ax.set_xlabel(f"Fazekas {region} grade")
+        ax.set_ylabel(f"{region} WMH (mL)")
+    fig.tight_layout()
+    return ("Fazekas grades and volumes", "Each point is a scan: the grade read from its segmentation "
+            "(periventricular: how far the WMH reach from the ventricles' wall; deep: the largest deep lesion) "
+            "against the volume of the same region. A scan far from the others of its grade deserves a look.",
+            _svg(fig))
+
+
 def group_report_html(rows, participants, summary):
     """The whole group report as one self-contained HTML page."""
     import jinja2
@@ -97,7 +122,7 @@ def group_report_html(rows, participants, summary):
                 "report": f"{r['participant_id']}.html"} for _, r in frame.iterrows()
                if str(r.get("quality_flagged", "")).lower() == "true"]
     columns = ["scan", "wmh_volume_ml", "periventricular_wmh_volume_ml", "deep_wmh_volume_ml", "wmh_count",
-               "wmh_fraction_of_brain", "quality_flags"]
+               "wmh_fraction_of_brain", *FAZEKAS_GRADES, "quality_flags"]
     table = [{c: r.get(c, "n/a") for c in columns} | {"report": f"{r['participant_id']}.html"}
              for _, r in frame.iterrows()]
     template = jinja2.Template(load("group-report.html.j2").read_text(), autoescape=True)

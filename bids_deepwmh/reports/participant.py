@@ -8,7 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
+from bids_deepwmh.core import fazekas
 from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
+from bids_deepwmh.core.regions import PERIVENTRICULAR_MM
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
 from bids_deepwmh.utils.bids import write_atomic
 
@@ -37,6 +39,14 @@ REFERENCES = {
     "griffanti": "Griffanti L, Jenkinson M, Suri S, et al. Classification and characterization of periventricular "
                  "and deep white matter hyperintensities on MRI: a study in older adults. NeuroImage 170:174-181, "
                  "2018.",
+    "fazekas": "Fazekas F, Chawluk JB, Alavi A, Hurtig HI, Zimmerman RA. MR signal abnormalities at 1.5 T in "
+               "Alzheimer's dementia and normal aging. AJR American Journal of Roentgenology 149(2):351-356, 1987.",
+    "scheltens": "Scheltens P, Barkhof F, Leys D, et al. A semiquantative rating scale for the assessment of signal "
+                 "hyperintensities on magnetic resonance imaging. Journal of the Neurological Sciences 114(1):7-12, "
+                 "1993.",
+    "ladis": "Pantoni L, Basile AM, Pracucci G, et al. Impact of age-related cerebral white matter changes on the "
+             "transition to disability: the LADIS study: rationale, design and methodology. Neuroepidemiology "
+             "24(1-2):51-62, 2005.",
     "nilearn": "Abraham A, Pedregosa F, Eickenberg M, et al. Machine learning for neuroimaging with scikit-learn. "
                "Frontiers in Neuroinformatics 8:14, 2014.",
 }
@@ -79,9 +89,16 @@ def methods_text(bundle, v):
         "template's white and deep grey matter, brainstem and cerebellar white matter (brought through the "
         "inverse transform), less each lesion's faint rim (voxels whose anatomical score was under "
         f"{LESION_CORE_FRACTION:g} of the highest within {LESION_CORE_RADIUS_MM:g} mm, mostly partial volume), "
-        f"with components under {inference['min_lesion_mm3']} mm^3 removed. WMH voxels within 10 mm of the "
-        "lateral ventricles (the template's, brought to the scan and refined on its CSF) were classed as "
-        "periventricular, the others as deep [@griffanti]. Figures were made with nilearn [@nilearn] and NiReports."
+        f"with components under {inference['min_lesion_mm3']} mm^3 removed. WMH in the brainstem and cerebellum "
+        "(the template's, brought to the scan) were classed as infratentorial; of the others, voxels within "
+        f"{PERIVENTRICULAR_MM:g} mm of the wall of the lateral ventricles (the template's, brought to the scan and "
+        "refined on its CSF) as periventricular, the rest as deep [@griffanti]. Fazekas grades [@fazekas] were read "
+        "from the segmentation: periventricular from how far the lesions touching the ventricles reach from their "
+        f"wall (90th percentile of their depth; up to {fazekas.LINING_MM:g} mm caps or lining, up to "
+        f"{fazekas.HALO_MM:g} mm halo, beyond it extending into the deep white matter [@scheltens]), deep from the "
+        "in-plane diameter of the largest deep lesion in the cerebral white matter (under "
+        f"{fazekas.CONFLUENCE_MM:g} mm punctate, up to {fazekas.CONFLUENT_MM:g} mm beginning confluence, larger "
+        "confluent [@ladis]). Figures were made with nilearn [@nilearn] and NiReports."
     )
 
 

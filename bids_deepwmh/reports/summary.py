@@ -23,15 +23,24 @@ def _quality_banner(record):
             f"Check the figures before using this scan's results.<ul>{items}</ul></div>")
 
 
+_REGION_ROWS = (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)", "periventricular_wmh"),
+                ("deep (the rest of the cerebrum)", "deep_wmh"), ("infratentorial (brainstem and cerebellum)",
+                                                                  "infratentorial_wmh"))
+
+
 def _volumes_table(volumes):
+    from bids_deepwmh.core.fazekas import describe
+
     rows = []
-    for label, prefix in (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)",
-                                               "periventricular_wmh"), ("deep (the rest)", "deep_wmh")):
+    for label, prefix in _REGION_ROWS:
         fraction = float(volumes[f"{prefix}_fraction_of_brain"]) * 100
         rows.append(f"<tr><td>{label}</td><td>{float(volumes[f'{prefix}_volume_ml']):.2f}</td>"
                     f"<td>{volumes[f'{prefix}_count']}</td><td>{fraction:.3f}</td></tr>")
+    periventricular, deep = describe(volumes)
     return ('<table class="table table-sm"><thead><tr><th>region</th><th>volume (mL)</th><th>lesions</th>'
             f'<th>% of brain</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f"<p><strong>Fazekas grades</strong> (from the segmentation, not a radiologist's reading): "
+            f"{escape(periventricular)}; {escape(deep)}.</p>"
             f"<p>Brain volume {float(volumes['brain_volume_ml']):.0f} mL; lateral ventricles "
             f"{float(volumes['lateral_ventricles_volume_ml']):.1f} mL. Lesions are 26-connected components; a "
             "lesion is counted in the region holding most of its voxels.</p>")

@@ -4,14 +4,15 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh import TEMPLATE
-from bids_deepwmh.core import template
+from bids_deepwmh.core import fazekas, template
 from bids_deepwmh.core.anatomical import MIN_LESION_MM3
 from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
-_REGION = {"periventricular": "periventricular WMH (within 10 mm of the lateral ventricles)",
-           "deep": "deep WMH (further than 10 mm from the lateral ventricles)"}
+_REGION = {"periventricular": "periventricular WMH (within 10 mm of the lateral ventricles' wall)",
+           "deep": "deep WMH (further than 10 mm from the lateral ventricles' wall, above the tentorium)",
+           "infratentorial": "infratentorial WMH (brainstem and cerebellum)"}
 VOLUMES_SIDECAR = {
     "wmh_volume_ml": {"Description": "Total WMH volume", "Units": "mL"},
     "wmh_count": {"Description": "Number of WMH lesions (26-connected components)"},
@@ -24,6 +25,20 @@ VOLUMES_SIDECAR = {
     )},
     "lateral_ventricles_volume_ml": {"Description": "Volume of the lateral ventricles (template's aseg brought to "
                                      "the FLAIR, refined on its CSF)", "Units": "mL"},
+    "fazekas_periventricular": {
+        "Description": "Fazekas periventricular grade read from the segmentation (Fazekas et al., AJR 1987): how far "
+        "the WMH touching the ventricles reach from their wall (90th percentile of their depth)",
+        "Levels": {str(g): words for g, words in fazekas.PERIVENTRICULAR_WORDS.items()},
+    },
+    "fazekas_deep": {
+        "Description": "Fazekas deep grade read from the segmentation: the largest in-plane diameter of one deep "
+        "WMH lesion lying mostly in the cerebral white matter",
+        "Levels": {str(g): words for g, words in fazekas.DEEP_WORDS.items()},
+    },
+    "periventricular_extent_mm": {"Description": "How far the periventricular WMH reach from the ventricles' wall: "
+                                  "the depth within which 90 percent of their volume lies", "Units": "mm"},
+    "deep_largest_mm": {"Description": "In-plane (axial) diameter of the largest deep WMH lesion in the cerebral "
+                        "white matter", "Units": "mm"},
 }
 LESIONS_SIDECAR = {
     "lesion_id": {"Description": "Lesion number, largest first (26-connected components of the WMH mask)"},
@@ -108,9 +123,10 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
         )),
         "regions": ("uint8", sink(
             "ds_regions", desc="wmhregions", suffix="dseg", compress=True,
-            Description="WMH by region: 1 periventricular (within 10 mm of the lateral ventricles), 2 deep, "
-            "3 the lateral ventricles themselves (template aseg through the inverse transform, refined on the "
-            "FLAIR's CSF). Labels in the .tsv of the same name.",
+            Description="WMH by region: 1 periventricular (within 10 mm of the lateral ventricles' wall), 2 deep "
+            "(the rest of the cerebrum), 3 the lateral ventricles themselves (template aseg through the inverse "
+            "transform, refined on the FLAIR's CSF), 4 infratentorial (WMH in the template's brainstem and "
+            "cerebellum brought to the FLAIR). Labels in the .tsv of the same name.",
         )),
     }
     for field_name, (dtype, ds) in native.items():

@@ -12,9 +12,9 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
     Outputs on the FLAIR's (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of
     ``bundle``, kept to the ``wmh_tissue`` (with ``outside_tissue_ml``, what the network found
     elsewhere), ``anatomical_mask`` and ``score`` from the anatomical stage with the ``normalised``
-    FLAIR it scored, the ``regions`` dseg (periventricular, deep, ventricles) with its
-    ``regions_table``, the ``lesions`` table and ``volumes`` (a one-row TSV of the final mask, in
-    total and by region)."""
+    FLAIR it scored, the ``regions`` dseg (periventricular, deep, ventricles, infratentorial) with
+    its ``regions_table``, the ``lesions`` table and ``volumes`` (a one-row TSV of the final mask,
+    in total and by region, with its Fazekas grades)."""
     wf = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["flair", "brain_mask", "inverse_transform", "reference", "wm_probability",
@@ -41,7 +41,7 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
                                ("aseg", "aseg")]),
         (anatomical, regional, [("normalised", "normalised")]),
         (learned, regional, [("wmh_mask", "wmh_mask"), ("probseg", "probseg")]),
-        (inputnode, volumes, [("brain_mask", "brain_mask")]),
+        (inputnode, volumes, [("brain_mask", "brain_mask"), ("aseg", "aseg")]),
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg"),
                                ("outside_tissue_ml", "outside_tissue_ml")]),
