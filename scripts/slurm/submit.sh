@@ -8,7 +8,7 @@
 # e.g. `scripts/slurm/submit.sh --partition=gpu --gres=gpu:1` to give every task a GPU.
 # Extra deepwmh options: DEEPWMH_ARGS for the participant level (e.g. "--tta"), DEEPWMH_GROUP_ARGS
 # for the group level (e.g. "--manual-masks /data/derivatives/manual"; /data is BIDS_DIR).
-# A failed task: see the README ("Slurm") for how to resume it.
+# A failed task: see docs/containers.md ("A failed task") for how to resume it.
 set -euo pipefail
 : "${DEEPWMH_SIF:?set DEEPWMH_SIF to the Apptainer image (.sif)}"
 : "${BIDS_DIR:?set BIDS_DIR to the BIDS dataset}"
