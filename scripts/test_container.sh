@@ -147,7 +147,7 @@ grep -q -- "--omp-nthreads" "$SCRATCH/last.log" || fail "--help does not list --
 mkdir -p "$SCRATCH/data" "$SCRATCH/out" "$SCRATCH/work"
 chmod 0777 "$SCRATCH/data" "$SCRATCH/out" "$SCRATCH/work"  # writable by the arbitrary UID
 expect_code 0 "demo dataset written" "${RUN[@]}" --rm -e HOME=/tmp -v "$SCRATCH/data:/data" --entrypoint python "$IMAGE" \
-    -c "from bids_deepwmh.demo import write_dataset; write_dataset('/data/bids')"
+    -c "from bids_deepwmh.synthetic_dataset import write_dataset; write_dataset('/data/bids')"
 BIDS="$SCRATCH/data/bids"
 [ -f "$BIDS/dataset_description.json" ] || { fail "no demo dataset"; exit 1; }
 checksums() { (cd "$1" && find . -type f -exec sha256sum {} + | sort); }
