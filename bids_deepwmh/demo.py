@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 from bids_deepwmh.data import load
@@ -97,7 +98,7 @@ def summary(bids_dir, out_dir):
                                        **desc)
                 lines.append(f"  {label:<22} Dice {float(rows[kind]['dice']):.3f}, {_mask_volume_ml(mask):6.2f} mL")
     if agreement:
-        lines.append(NOT_HELD_OUT)
+        lines += textwrap.wrap(NOT_HELD_OUT, width=100)
     reports = sorted(str(p) for p in out_dir.glob("sub-*.html"))
     lines += ["", "Reports (open in a browser):", *(f"  participant: {p}" for p in reports),
               f"  group:       {out_dir / 'group_report.html'}",
