@@ -35,9 +35,9 @@ def write_demo_dataset(root):
     return root
 
 
-def missing_templates():
-    """``None`` when the template files that the participant level reads are at hand (TemplateFlow
-    fetches them now if need be), else the error that stopped it."""
+def templates_available():
+    """Whether the template files that the participant level reads are at hand (TemplateFlow
+    fetches them now if need be)."""
     from bids_deepwmh.core import template
 
     try:
@@ -48,9 +48,9 @@ def missing_templates():
             template.brain_mask(resolution)
             template.tissue_probability("WM", resolution)
             template.tissue_probability("GM", resolution)
-    except Exception as exc:  # TemplateFlow raises bare Exception, requests' errors, OSError...
-        return exc
-    return None
+    except Exception:  # TemplateFlow raises bare Exception, requests' errors, OSError...
+        return False
+    return True
 
 
 def _mask_volume_ml(path):
@@ -112,7 +112,7 @@ def main(argv=None):
                         help="where the dataset, outputs and work folder go")
     parser.add_argument("--nprocs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    if missing_templates() is not None:
+    if not templates_available():
         from templateflow.conf import TF_HOME
 
         sys.exit(f"deepwmh-demo: the template it needs (TemplateFlow's MNI152NLin2009cAsym) is not in {TF_HOME} "
