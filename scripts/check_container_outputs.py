@@ -1,4 +1,4 @@
-"""Check the outputs of a containerised run on the demo dataset (used by test_container.sh).
+"""Check the outputs of a containerised run on the synthetic test dataset (used by test_container.sh).
 
 Run inside the image, which has the package, nibabel and the BIDS validator::
 

@@ -2,9 +2,9 @@
 # Build the bids-deepwmh image and run it as users and clusters do (not part of the pytest run):
 # no network, the BIDS folder read-only, a read-only root filesystem with only a tmpfs /tmp, an
 # arbitrary non-root UID without a home (what Apptainer imposes).  Runs --version, --help, a usage
-# error, the participant level on the demo dataset and the group level; checks the exit codes,
-# the outputs (scripts/check_container_outputs.py, inside the image) and that the container wrote
-# nothing outside the output and work folders.  Needs podman.
+# error, the participant level on the synthetic test dataset and the group level; checks the exit
+# codes, the outputs (scripts/check_container_outputs.py, inside the image) and that the container
+# wrote nothing outside the output and work folders.  Needs podman.
 #
 # On a machine with no registry and a TLS-inspecting proxy (as the one it was written on):
 #   scripts/test_container.sh --local-base --host-ca \
@@ -26,7 +26,7 @@ usage: scripts/test_container.sh [options]
                             downloading them at build time
   --host-ca                 mount this machine's CA bundle into the build (TLS-inspecting proxies)
   --nprocs N                CPUs the participant level may use (default: all)
-  --keep                    keep the demo dataset and outputs (their folder is printed)
+  --keep                    keep the synthetic dataset and outputs (their folder is printed)
 EOF
 }
 
@@ -143,13 +143,13 @@ grep -q "^bids-deepwmh [0-9]" "$SCRATCH/last.log" || fail "--version printed: $(
 expect_code 0 "--help" "${RUN[@]}" --rm "$IMAGE" --help
 grep -q -- "--omp-nthreads" "$SCRATCH/last.log" || fail "--help does not list --omp-nthreads"
 
-# --- the demo dataset (made by the image itself) ---------------------------------------------
+# --- the synthetic test dataset (made by the image itself) ------------------------------------
 mkdir -p "$SCRATCH/data" "$SCRATCH/out" "$SCRATCH/work"
 chmod 0777 "$SCRATCH/data" "$SCRATCH/out" "$SCRATCH/work"  # writable by the arbitrary UID
-expect_code 0 "demo dataset written" "${RUN[@]}" --rm -e HOME=/tmp -v "$SCRATCH/data:/data" --entrypoint python "$IMAGE" \
-    -c "from bids_deepwmh.demo import write_dataset; write_dataset('/data/bids')"
+expect_code 0 "synthetic dataset written" "${RUN[@]}" --rm -e HOME=/tmp -v "$SCRATCH/data:/data" --entrypoint python "$IMAGE" \
+    -c "from bids_deepwmh.synthetic_dataset import write_dataset; write_dataset('/data/bids')"
 BIDS="$SCRATCH/data/bids"
-[ -f "$BIDS/dataset_description.json" ] || { fail "no demo dataset"; exit 1; }
+[ -f "$BIDS/dataset_description.json" ] || { fail "no synthetic dataset"; exit 1; }
 checksums() { (cd "$1" && find . -type f -exec sha256sum {} + | sort); }
 checksums "$BIDS" >"$SCRATCH/bids-before.sha256"
 MOUNTS=(-v "$BIDS:/data:ro" -v "$SCRATCH/out:/out" -v "$SCRATCH/work:/work")

@@ -18,7 +18,7 @@ import pytest
 
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.core.quality import CHECKS
-from bids_deepwmh.demo import write_dataset
+from bids_deepwmh.synthetic_dataset import write_dataset
 from bids_deepwmh.utils.bids import derivative_path, validate_dataset
 from bids_deepwmh.utils.tables import read_tsv
 

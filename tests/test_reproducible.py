@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from bids_deepwmh.core.metrics import dice
-from bids_deepwmh.demo import synthetic_flair
+from bids_deepwmh.synthetic_dataset import synthetic_flair
 from bids_deepwmh.utils.tables import read_tsv
 
 VARIANTS = ("lps", "ras", "sagittal", "float")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bids_deepwmh.cli.run import run
-from bids_deepwmh.demo import write_dataset
 from bids_deepwmh.model.bundle import load_bundle
+from bids_deepwmh.synthetic_dataset import write_dataset
 from bids_deepwmh.utils.bids import derivative_path, describe_scan, reference_cohort
 from bids_deepwmh.workflows.train import init_train_wf
 
