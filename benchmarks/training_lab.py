@@ -5,7 +5,7 @@ annotated set, measured on scans it never trained on.
 input on its working grid (FLAIR quantised to 1/32 of a robust SD, the score to 1/100) with its
 brain and pseudo-labels, in one compressed file small enough to carry to a GPU machine.  Other
 pseudo-labels and scores of the same scans (``--labels NAME=DIR``, files
-``DIR/<scan folder>/{score,wmh}.nii.gz``) are stored beside them.
+``DIR/<scan folder>/{network_score,wmh}.nii.gz``) are stored beside them.
 
 ``train`` trains each variant of a JSON list (``name``, ``settings`` as in
 ``TrainingSettings``, optional ``exclude``: scan-name prefixes left out, ``labels``: which
@@ -52,7 +52,7 @@ def prepare(train_work, out, label_dirs):
         sources.update({name: Path(d) / scan_dir.name for name, d in label_dirs.items()})
         name = scan_dir.name.removesuffix("_FLAIR_wf")
         for label_name, folder in sources.items():
-            score, wmh = (nib.load(folder / f"{kind}.nii.gz") for kind in ("score", "wmh"))
+            score, wmh = (nib.load(folder / f"{kind}.nii.gz") for kind in ("network_score", "wmh"))
             image, grid, brain = network_input(flair, brain_img, TrainingSettings().spacing_mm, score)
             coarse = (to_grid(wmh, grid) >= 0.5) & brain
             if label_name == "main":
@@ -154,7 +154,7 @@ def train_all(cases_file, variants_file, out, device, jobs):
 
 def evaluation_scans(work_roots, data, teacher=None):
     """``(set, scan, inputs, manual masks by rater)`` of every finished scan (no raters where it has
-    no manual mask); the anatomical stage's ``score`` and mask from ``teacher/<set>/<scan folder>/``
+    no manual mask); the anatomical stage's ``score``, ``network_score`` and mask from ``teacher/<set>/<scan folder>/``
     if given."""
     for root in work_roots:
         for scan_dir in sorted(Path(root).glob("*/deepwmh_wf/*_FLAIR_wf")):
@@ -164,10 +164,12 @@ def evaluation_scans(work_roots, data, teacher=None):
             seg, pre = scan_dir / "segmentation_wf", scan_dir / "preprocessing_wf"
             files = {"flair": pre / "n4" / "n4.nii.gz", "brain": pre / "brain_extraction" / "brain_mask.nii.gz",
                      "score": seg / "anatomical_wmh" / "score.nii.gz",
+                     "network_score": seg / "anatomical_wmh" / "network_score.nii.gz",
                      "anatomical": seg / "anatomical_wmh" / "wmh.nii.gz",
                      "tissue": scan_dir / "priors_wf" / "wmh_tissue" / "resampled.nii.gz"}
             if teacher:
                 files.update(score=Path(teacher, dataset, scan_dir.name, "score.nii.gz"),
+                             network_score=Path(teacher, dataset, scan_dir.name, "network_score.nii.gz"),
                              anatomical=Path(teacher, dataset, scan_dir.name, "wmh.nii.gz"))
             if all(f.exists() for f in files.values()):
                 raters = {m.name.split("desc-")[1].split("_")[0]: np.asanyarray(
@@ -192,7 +194,7 @@ def evaluate(runs, work_roots, data, teacher):
         voxel_ml = voxel_volume_mm3(flair) / 1000
         masks = {"anatomical": np.asanyarray(nib.load(files["anatomical"]).dataobj) > 0}
         for name, bundle in bundles.items():
-            probability, mask = segment_scan(bundle, flair, brain, score)
+            probability, mask = segment_scan(bundle, flair, brain, nib.load(files["network_score"]))
             masks[name] = keep_where_wmh_can_be(bundle, probability, mask, tissue, score_data, flair)[1]
         if not raters:
             print(f"{dataset} {scan} (no manual mask): " + ", ".join(

@@ -129,12 +129,16 @@ def test_anatomical_wmh(phantom, tmp_path):
     assert nib.load(reference_on_flair).shape == (*SHAPE, 2)
     out = run(
         AnatomicalWMH(in_file=phantom["flair"], brain_mask=phantom["brain_mask"], reference=reference_on_flair,
-                      wm_probability=phantom["wm_prob"],
+                      wm_probability=phantom["wm_prob"], aseg=phantom["aseg"],
                       allowed_tissue=_template_masks_on_flair(phantom, tmp_path)["allowed_tissue"]),
         tmp_path, "anatomical",
     )
     wmh = np.asarray(nib.load(out.wmh_mask).dataobj) > 0
     assert dice(wmh, phantom["lesions"]) > 0.75
+    score, network_score = (nib.load(path).get_fdata() for path in (out.score, out.network_score))
+    cortex = np.asarray(nib.load(phantom["aseg"]).dataobj) == 3
+    assert score[cortex].max() > 0 and not network_score[cortex].any()  # the network reads no score in the cortex
+    assert np.array_equal(network_score[~cortex], score[~cortex])
     normalised = nib.load(out.normalised).get_fdata()
     assert np.median(normalised[phantom["wm"] & ~phantom["lesions"]]) == pytest.approx(1.0, abs=0.05)
 

@@ -21,6 +21,7 @@ PERIVENTRICULAR_MM = 10.0
 VENTRICLE_SEARCH_MM = 5.0  # how far the refined ventricles may reach beyond the warped ones
 # aseg: brainstem, cerebellar white matter and cortex, fourth ventricle
 INFRATENTORIAL = (16, 7, 46, 8, 47, 15)
+CEREBRAL_CORTEX = (3, 42)  # aseg
 # aseg: cerebral white matter, its hypointensities and the corpus callosum
 CEREBRAL_WHITE_MATTER = (2, 41, 77, 251, 252, 253, 254, 255)
 REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles", 4: "infratentorial"}  # the regions dseg

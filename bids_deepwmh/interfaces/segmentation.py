@@ -13,16 +13,20 @@ class _AnatomicalWMHInputSpec(BaseInterfaceInputSpec):
     reference = File(exists=True, mandatory=True, desc="normal-appearing reference (expected, spread) on the FLAIR")
     wm_probability = File(exists=True, mandatory=True, desc="template white-matter probseg on the FLAIR")
     allowed_tissue = File(exists=True, mandatory=True, desc="template white and deep grey matter on the FLAIR")
+    aseg = File(exists=True, mandatory=True, desc="template seg-aseg labels on the FLAIR (its cortex)")
 
 
 class _AnatomicalWMHOutputSpec(TraitedSpec):
     normalised = File(exists=True, desc="the FLAIR divided by its white matter's level")
     score = File(exists=True, desc="one-sided hyperintensity z-score")
+    network_score = File(exists=True, desc="the score as the network reads it: 0 in the template's cortex")
     wmh_mask = File(exists=True, desc="binary WMH mask")
 
 
 class AnatomicalWMH(SimpleInterface):
-    """Voxels far brighter than normal-appearing brains, in white and deep grey matter."""
+    """Voxels far brighter than normal-appearing brains, in white and deep grey matter; and the
+    score the network reads, which says nothing in the cortex, where this stage never calls WMH
+    (given there, it made the network mark a bright cortical ribbon as lesions)."""
 
     input_spec = _AnatomicalWMHInputSpec
     output_spec = _AnatomicalWMHOutputSpec
@@ -31,6 +35,7 @@ class AnatomicalWMH(SimpleInterface):
         from bids_deepwmh.core import anatomical
         from bids_deepwmh.core.images import like
         from bids_deepwmh.core.reference import reference_volumes
+        from bids_deepwmh.core.regions import CEREBRAL_CORTEX
 
         flair = nib.load(self.inputs.in_file)
         brain = np.asanyarray(nib.load(self.inputs.brain_mask).dataobj) > 0
@@ -43,13 +48,16 @@ class AnatomicalWMH(SimpleInterface):
             normalised, brain, wm_probability, expected, spread, flair.header.get_zooms()[:3]
         )
         wmh = anatomical.segment(score, allowed & brain, flair.header.get_zooms()[:3])
+        cortex = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), CEREBRAL_CORTEX)
         self._results.update(
             normalised=out_path(runtime, "normalised.nii.gz"),
             score=out_path(runtime, "score.nii.gz"),
+            network_score=out_path(runtime, "network_score.nii.gz"),
             wmh_mask=out_path(runtime, "wmh.nii.gz"),
         )
         nib.save(like(normalised, flair), self._results["normalised"])
         nib.save(like(score, flair), self._results["score"])
+        nib.save(like(np.where(cortex, 0, score), flair), self._results["network_score"])
         nib.save(like(wmh, flair, np.uint8), self._results["wmh_mask"])
         return runtime
 
@@ -150,8 +158,10 @@ class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="bias-corrected FLAIR (conformed grid)")
     brain_mask = File(exists=True, mandatory=True)
     tissue = File(exists=True, mandatory=True, desc="where WMH can be, on the FLAIR (the priors' wmh_tissue)")
-    score = File(exists=True, mandatory=True,
-                 desc="anatomical score: the network's second input when the model takes it, and the rims' trim")
+    score = File(exists=True, mandatory=True, desc="anatomical score: the rims' trim")
+    network_score = File(exists=True, mandatory=True,
+                         desc="anatomical score as the network reads it (AnatomicalWMH): its second input when the "
+                         "model takes it")
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
     mirror = traits.Bool(False, usedefault=True, desc="average the 8 mirrored predictions")
@@ -179,8 +189,8 @@ class LearnedWMH(SimpleInterface):
         score = nib.load(self.inputs.score)
         flair = nib.load(self.inputs.in_file)
         probability, mask = segment_scan(
-            bundle, flair, nib.load(self.inputs.brain_mask), score, bundle_forward(bundle, self.inputs.use_gpu),
-            self.inputs.mirror,
+            bundle, flair, nib.load(self.inputs.brain_mask), nib.load(self.inputs.network_score),
+            bundle_forward(bundle, self.inputs.use_gpu), self.inputs.mirror,
         )
         tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
         probability, mask, outside_ml = keep_where_wmh_can_be(

@@ -35,7 +35,8 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
     volumes = pe.Node(WMHVolumes(), name="volumes")
     wf.connect([
         (inputnode, anatomical, [("flair", "in_file"), ("brain_mask", "brain_mask"), ("reference", "reference"),
-                                 ("wm_probability", "wm_probability"), ("allowed_tissue", "allowed_tissue")]),
+                                 ("wm_probability", "wm_probability"), ("allowed_tissue", "allowed_tissue"),
+                                 ("aseg", "aseg")]),
         (inputnode, learned, [("flair", "in_file"), ("brain_mask", "brain_mask"), ("wmh_tissue", "tissue")]),
         (inputnode, regional, [("brain_mask", "brain_mask"), ("inverse_transform", "inverse_transform"),
                                ("aseg", "aseg")]),
@@ -45,7 +46,7 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg"),
                                ("outside_tissue_ml", "outside_tissue_ml")]),
-        (anatomical, learned, [("score", "score")]),
+        (anatomical, learned, [("score", "score"), ("network_score", "network_score")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score"),
                                   ("normalised", "normalised")]),
         (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),

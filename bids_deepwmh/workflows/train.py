@@ -12,7 +12,7 @@ from bids_deepwmh.workflows.preprocessing import init_preprocessing_wf
 from bids_deepwmh.workflows.priors import init_priors_wf, init_template_masks, template_mask_connections
 from bids_deepwmh.workflows.reference import connect_to_reference, init_reference_wf
 
-PSEUDO_LABEL_PRIORS = ("reference", "wm_probability", "allowed_tissue")  # what AnatomicalWMH takes
+PSEUDO_LABEL_PRIORS = ("reference", "wm_probability", "allowed_tissue", "aseg")  # what AnatomicalWMH takes
 
 
 def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepwmh", omp_nthreads=1,
@@ -70,7 +70,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
             (scan_wf, gathered["flairs"], [("preprocessing_wf.outputnode.flair", f"in{i}")]),
             (scan_wf, gathered["brain_masks"], [("preprocessing_wf.outputnode.brain_mask", f"in{i}")]),
             (pseudo_labels, gathered["pseudo_labels"], [("wmh_mask", f"in{i}")]),
-            (pseudo_labels, gathered["scores"], [("score", f"in{i}")]),
+            (pseudo_labels, gathered["scores"], [("network_score", f"in{i}")]),
         ])  # fmt: skip
     wf.connect([
         (reference_wf, train, [("outputnode.reference", "reference_file")]),
