@@ -90,12 +90,17 @@ def _mean(rows, column):
     return f"{np.mean(values):.3f}" if values else ""
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def benchmark_arguments(description):
+    """``--data`` (the BIDS datasets of ../shared), ``--out`` and ``--nprocs``, as every accuracy benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "bids")
     parser.add_argument("--out", type=Path, default=Path("bench"))
     parser.add_argument("--nprocs", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main():
+    args = benchmark_arguments(__doc__.splitlines()[0])
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}")
     rows = []

@@ -13,7 +13,6 @@ Runs the participant level on ``../shared/data/bids/dev-fazekas`` (scans already
     python benchmarks/fazekas.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
 """
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from bids_deepwmh.utils.bids import derivative_path
 from bids_deepwmh.utils.tables import read_tsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import run_participant_level  # noqa: E402
+from accuracy import benchmark_arguments, run_participant_level  # noqa: E402
 
 DATASET = "dev-fazekas"
 RATERS = ("VK", "IA")
@@ -112,11 +111,7 @@ def per_scan(rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "bids")
-    parser.add_argument("--out", type=Path, default=Path("bench"))
-    parser.add_argument("--nprocs", type=int, default=2)
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.splitlines()[0])
     dataset = args.data / DATASET
     if not dataset.is_dir():
         sys.exit(f"no {DATASET} at {dataset}")
