@@ -45,7 +45,7 @@ def test_conform_and_n4(phantom, tmp_path):
 
 def test_conform_names_the_file_when_it_fails(tmp_path):
     bad = save(np.ones((64, 64)), tmp_path / "sub-bad_FLAIR.nii.gz")
-    with pytest.raises(Exception, match="sub-bad_FLAIR.nii.gz: expected a 3D image"):
+    with pytest.raises(Exception, match="sub-bad_FLAIR.nii.gz: it is a 2D image"):
         run(Conform(in_file=bad), tmp_path, "conform")
 
 
