@@ -3,7 +3,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from phantoms import brain_phantom, save
+from phantoms import SHAPE, brain_phantom, save
 
 from bids_deepwmh.core.conform import InvalidImageError, conform, to_source_grid
 
@@ -77,6 +77,14 @@ def test_refuses_a_truncated_file_and_says_so(tmp_path, affine):
     with pytest.raises(InvalidImageError, match="sub-x_FLAIR.nii.gz: the file is damaged or incomplete") as info:
         conform(path)
     assert "Error" not in str(info.value)  # the exception that caused it stays in the traceback
+
+
+def test_the_result_does_not_depend_on_how_the_intensities_are_stored(tmp_path):
+    """A scale, an offset that makes the background negative, float64: the same image, scaled."""
+    image = np.round(brain_phantom()[0] * 400 + np.abs(np.random.default_rng(0).normal(0, 20, SHAPE)))  # noisy air
+    original = conform(save(image, tmp_path / "original.nii.gz", LPS, np.int16)).get_fdata()
+    stored = conform(save((image - 150) * 0.37, tmp_path / "offset.nii.gz", LPS, np.float64)).get_fdata()
+    np.testing.assert_allclose(stored, original * 0.37, atol=1e-3)
 
 
 def test_messages_give_plain_numbers(tmp_path):

@@ -266,3 +266,18 @@ def test_volumes_match_the_regions():
         "deep_wmh_volume_ml": 0.024, "deep_wmh_count": 1, "deep_wmh_fraction_of_brain": 0.012,
         "lateral_ventricles_volume_ml": 0.0,
     }
+
+
+def test_a_check_that_cannot_be_measured_says_why_and_flags_nothing():
+    image, brain, wm, _ = brain_phantom()
+    no_ventricles = np.zeros_like(brain)
+    wm_csf, gm_wm = quality.tissue_contrast(image, wm, brain & ~wm, no_ventricles)
+    assert isinstance(wm_csf, quality.NotMeasurable) and "0 voxels of lateral ventricles" in wm_csf.reason
+    assert np.isfinite(gm_wm)
+    record = quality.assess({"wm_csf_contrast": wm_csf, "gm_wm_contrast": float("nan"), "brain_volume_ml": 1200})
+    assert {"wm_csf_contrast", "gm_wm_contrast"} <= set(record["not_measurable"])
+    for name in ("wm_csf_contrast", "gm_wm_contrast"):
+        check = record["checks"][name]
+        assert check["value"] is None and not check["flagged"] and check["not_measurable"]
+    assert not record["flagged"] and not record["out_of_distribution"]
+    assert all(c["value"] is None or np.isfinite(c["value"]) for c in record["checks"].values())

@@ -7,6 +7,9 @@ BACKGROUND_FRACTION = 0.01  # of the 99th intensity percentile: below it, a skul
 # A brain (with its ventricles, sulci and cerebellum; MNI-sized brains reach 2 L) is smaller than
 # this; a whole head is larger (2.75 L for the smallest defaced head of the development data).
 SKULL_STRIPPED_MAX_ML = 2500.0
+# The head mask's log intensities are taken with the 99th percentile brought to this level, the
+# range of scanners' integer images, so that the mask is the same however the image is scaled.
+HEAD_MASK_LEVEL = 1000.0
 
 
 def largest_component(mask, connectivity=3):
@@ -20,10 +23,12 @@ def largest_component(mask, connectivity=3):
 
 def head_mask(data):
     """A rough foreground mask (head, or brain if skull-stripped): Otsu's threshold on the log
-    intensities of every voxel, so a zero background and a noisy one are both told apart."""
+    intensities of every voxel (scaled, ``HEAD_MASK_LEVEL``), so a zero background and a noisy one
+    are both told apart."""
     from skimage.filters import threshold_otsu
 
-    log_data = np.log1p(np.clip(data, 0, None))
+    level = float(np.percentile(data, 99))
+    log_data = np.log1p(np.clip(data, 0, None) * (HEAD_MASK_LEVEL / level if level > 0 else 1.0))
     if np.ptp(log_data) == 0:
         return np.zeros(data.shape, bool)
     mask = log_data > threshold_otsu(log_data)

@@ -10,6 +10,11 @@ from bids_deepwmh.utils.errors import InvalidImageError
 
 MIN_EXTENT_MM = 60.0  # a brain is about 140 mm across; anything smaller in any direction is not one
 MIN_SLICES = 8
+# The darkest 1 % of an MRI's voxels is air around the head, or the background of a skull-stripped
+# scan: that intensity is the image's zero, so a storage offset (a background below or above zero)
+# changes nothing downstream.  The real FLAIRs of the development data have it at 0, or within
+# 0.1 % of the bright end (a few negative voxels of interpolation ringing).
+ZERO_LEVEL_PERCENTILE = 1.0
 RECONVERT = "convert the scan again from its DICOM files (e.g. with dcm2niix)"
 LEAVE_OUT = "or leave this file out with --bids-filter-file"
 
@@ -60,7 +65,8 @@ def _check_header(name, img):
 
 
 def conform(in_file):
-    """Return ``in_file`` as a float32 RAS+ image with finite values.
+    """Return ``in_file`` as a float32 RAS+ image with finite values, its darkest voxels at 0
+    (``ZERO_LEVEL_PERCENTILE``).
 
     Raises :class:`InvalidImageError` naming the file, the problem and what to do.
     """
@@ -86,6 +92,7 @@ def conform(in_file):
     if np.count_nonzero(data > data.min()) < 0.01 * data.size or np.ptp(data[finite]) <= 0:
         raise InvalidImageError(f"{name}: the image is empty (every voxel, or nearly, holds the same value); "
                                 f"{RECONVERT}")
+    data -= np.float32(np.percentile(data, ZERO_LEVEL_PERCENTILE))
     header = img.header.copy()
     header.set_data_shape(data.shape)
     header.set_data_dtype(np.float32)
