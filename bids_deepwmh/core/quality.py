@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_deepwmh.core.anatomical import robust_sd
+from bids_deepwmh.core.brainmask import PLAUSIBLE_BRAIN_ML, RETRY_MIN_DICE, ROUGH_TEMPLATE_MIN_DICE
 from bids_deepwmh.core.images import deeper_than
 from bids_deepwmh.core.lesions import label_components
 
@@ -60,8 +61,16 @@ CHECKS = (
           "Mattes mutual information between the registered FLAIR and the template brain (more negative is better)",
           high=-0.18, meaning="the registration to the template may have failed: tissue priors, brain mask "
           "and regions may be misplaced"),
-    Check("brain_volume_ml", "Volume of the brain mask (ventricles included)", low=600, high=2200,
+    Check("brain_volume_ml", "Volume of the brain mask (ventricles included)",
+          low=PLAUSIBLE_BRAIN_ML[0], high=PLAUSIBLE_BRAIN_ML[1],
           meaning="implausible brain volume: the brain mask (and so the WMH and their fractions) is suspect"),
+    Check("brain_masks_rejected",
+          f"Brain masks rejected before the one kept: HD-BET's, then its retry on a denoised, mirrored input, "
+          f"when empty, of a volume outside {PLAUSIBLE_BRAIN_ML[0]:g}-{PLAUSIBLE_BRAIN_ML[1]:g} mL or unlike the "
+          f"template's brain registered to the scan (Dice under {ROUGH_TEMPLATE_MIN_DICE:g}, for the retry "
+          f"{RETRY_MIN_DICE:g}); the brain mask's sidecar (BrainExtraction) says which mask was kept",
+          high=0, meaning="HD-BET found no plausible brain (often strong noise or motion): the brain mask is its "
+          "retry or the template's brain registered to the scan and refined on it; check the brain-mask figure"),
     Check("brain_template_dice",
           "Dice of the brain mask with the template's brain mask brought to the scan by the registration",
           low=0.9, meaning="the brain mask and the registered template disagree: the mask may reach into the "

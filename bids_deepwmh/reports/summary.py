@@ -16,6 +16,16 @@ def _not_measurable_note(record):
     return f"<p>Not measurable on this scan, so not judged: {items}.</p>"
 
 
+def _brain_mask_note(record):
+    """Which brain mask was kept, and why the ones before it were not, when HD-BET's first was rejected."""
+    extraction = record.get("brain_extraction", {})
+    rejected = extraction.get("BrainExtractionRejected", [])
+    if not rejected:
+        return ""
+    reasons = "; ".join(f"{escape(r['Method'])}: {escape(r['Reason'])}" for r in rejected)
+    return f"<p>Brain mask kept: <strong>{escape(extraction['BrainExtraction'])}</strong> (rejected: {reasons}).</p>"
+
+
 def _quality_banner(record):
     if not record["flagged"]:
         return (f'<div class="alert alert-success" role="alert" style="{_OK_STYLE}"><strong>Quality: no flag.</strong> '
@@ -30,7 +40,8 @@ def _quality_banner(record):
         if record["out_of_distribution"] else ""
     return (f'<div class="alert alert-danger" role="alert" style="{_FLAG_STYLE}"><strong>Quality: FLAGGED.</strong> '
             f"{title}"
-            f"Check the figures before using this scan's results.<ul>{items}</ul>{_not_measurable_note(record)}</div>")
+            f"Check the figures before using this scan's results.<ul>{items}</ul>{_brain_mask_note(record)}"
+            f"{_not_measurable_note(record)}</div>")
 
 
 def _volumes_table(volumes):
