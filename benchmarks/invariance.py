@@ -1,15 +1,18 @@
-"""Does the same image give the same WMH however it is stored, and on every run?
+"""Does the same image give the same WMH and quality values however it is stored, and on every run?
 
 One real FLAIR (default: ``dev-native/sub-tr5`` of ../shared, a whole-head 4.4 mm 2D FLAIR) is
 written in the variants below, all run in one participant-level run; the original is then run
 again in a fresh work folder.  Each variant's WMH mask is brought back onto the original's voxel
-grid and compared with the original's: Dice, WMH volume change, and whether it is bit-identical.
+grid and compared with the original's: Dice, WMH volume change, and whether it is bit-identical;
+and each quality check's value with the original's (the one that moved most, and any
+value that is no number).
 
     python benchmarks/invariance.py --out bench-invariance [--scan FILE] [--nprocs 2]
 
 Variants: ``rotated`` (the header turned by 25 degrees about the left-right axis, voxels untouched:
 an oblique acquisition), ``reversed`` (left-right storage order reversed, the affine adjusted to
-match), ``uint8`` (rescaled to 0-255), ``float64`` (intensities x 10^6).
+match), ``uint8`` (rescaled to 0-255), ``float64`` (intensities x 10^6), ``offset`` (float64,
+intensities minus 1.5 times their median, times 0.37: the air and the CSF below zero).
 """
 
 import argparse
@@ -58,8 +61,14 @@ def _float64(img):
     return nib.Nifti1Image(np.asanyarray(img.dataobj).astype(np.float64) * 1e6, img.affine)
 
 
+def _offset(img):
+    """float64 with an offset that puts the background (and the darkest tissue) below zero."""
+    data = np.asanyarray(img.dataobj).astype(np.float64)
+    return nib.Nifti1Image((data - 1.5 * np.median(data)) * 0.37, img.affine)
+
+
 VARIANTS = {"original": lambda img: img, "rotated": _rotated_header, "reversed": _reversed_storage,
-            "uint8": _uint8, "float64": _float64}
+            "uint8": _uint8, "float64": _float64, "offset": _offset}
 BACK_TO_ORIGINAL = {"reversed": lambda mask: mask[::-1]}  # voxel order of the original
 
 
@@ -95,6 +104,22 @@ def wmh_mask(out_dir, label):
     return BACK_TO_ORIGINAL.get(label, lambda m: m)(mask), abs(np.linalg.det(img.affine[:3, :3])) / 1000.0
 
 
+def quality_values(out_dir, label):
+    path = derivative_path(out_dir, f"sub-{label}/anat/sub-{label}_FLAIR.nii.gz", suffix="quality", extension=".json")
+    return {name: check["value"] for name, check in json.loads(path.read_text())["checks"].items()}
+
+
+def quality_difference(values, original):
+    """The check whose value moved most from the original's (relatively; absolutely for values under 1),
+    as ``"name a -> b"``, and the checks whose value is no finite number."""
+    not_numbers = [name for name, value in values.items() if value is None or not np.isfinite(value)]
+    compared = [name for name in original if name not in not_numbers and original[name] is not None]
+    if not compared:
+        return "", not_numbers
+    name = max(compared, key=lambda n: abs(values[n] - original[n]) / max(abs(original[n]), 1.0))
+    return f"{name} {original[name]:g} -> {values[name]:g}", not_numbers
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scan", type=Path, default=DEFAULT_SCAN)
@@ -110,15 +135,25 @@ def main(argv=None):
     original, voxel_ml = wmh_mask(out / "derivatives", "original")
     masks = {label: wmh_mask(out / "derivatives", label)[0] for label in VARIANTS if label != "original"}
     masks["rerun"] = wmh_mask(out / "rerun", "original")[0]
-    rows = [{"variant": label, "dice": round(dice(mask, original), 3),
-             "volume_change_percent": round(100 * (mask.sum() / max(original.sum(), 1) - 1), 1),
-             "identical": bool(np.array_equal(mask, original))} for label, mask in masks.items()]
-    print(f"{args.scan.name}: original WMH {original.sum() * voxel_ml:.2f} mL; five variants in {seconds:.0f} s, "
+    qualities = {label: quality_values(out / "derivatives", label) for label in VARIANTS}
+    qualities["rerun"] = quality_values(out / "rerun", "original")
+    rows = []
+    for label, mask in masks.items():
+        largest, not_numbers = quality_difference(qualities[label], qualities["original"])
+        rows.append({"variant": label, "dice": round(dice(mask, original), 3),
+                     "volume_change_percent": round(100 * (mask.sum() / max(original.sum(), 1) - 1), 1),
+                     "identical": bool(np.array_equal(mask, original)),
+                     "quality_largest_change": largest, "quality_not_numbers": not_numbers})
+    _, original_not_numbers = quality_difference(qualities["original"], qualities["original"])
+    print(f"{args.scan.name}: original WMH {original.sum() * voxel_ml:.2f} mL, quality values that are no number: "
+          f"{', '.join(original_not_numbers) or 'none'}; {len(VARIANTS)} variants in {seconds:.0f} s, "
           f"the rerun in {rerun_seconds:.0f} s ({args.nprocs} processes)")
-    print("| variant | Dice with the original | WMH volume change | bit-identical mask |\n|---|---|---|---|")
+    print("| variant | Dice with the original | WMH volume change | bit-identical mask | largest quality value "
+          "change | quality values that are no number |\n|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['variant']} | {row['dice']:.3f} | {row['volume_change_percent']:+.1f} % | "
-              f"{'yes' if row['identical'] else 'no'} |")
+              f"{'yes' if row['identical'] else 'no'} | {row['quality_largest_change']} | "
+              f"{', '.join(row['quality_not_numbers']) or 'none'} |")
     (out / "invariance.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 

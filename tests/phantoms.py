@@ -79,3 +79,26 @@ def half_cropped(img):
     keep = [slice(None)] * 3
     keep[axis] = slice(0, cut) if img.affine[2, axis] > 0 else slice(cut, None)
     return img.slicer[tuple(keep)]
+
+
+# Motion-like ghosts, as (shift, amplitude): copies of the image shifted by that fraction of the field of
+# view along the phase-encode axis, wrapped around; periodic motion (breathing, pulsation, a restless
+# patient) puts the strongest half a field of view away.
+GHOSTS = ((0.5, 0.3), (0.25, 0.15), (0.75, 0.15))
+
+
+def degraded(img, noise=0.15, ghosts=GHOSTS, seed=0):
+    """A float32 copy of a real FLAIR with motion-like ``ghosts`` (see ``GHOSTS``) along the voxel axis
+    closest to anterior-posterior (the phase-encode axis of most axial FLAIRs), then Rician noise: Gaussian
+    noise of ``noise`` times the 99th percentile on the real and imaginary channels, the magnitude kept."""
+    data = np.asanyarray(img.dataobj).astype(np.float64)
+    axis = int(np.argmax(np.abs(img.affine[1, :3])))
+    ghosted = data + sum(amplitude * np.roll(data, round(shift * data.shape[axis]), axis=axis)
+                         for shift, amplitude in ghosts)
+    rng = np.random.default_rng(seed)
+    sigma = noise * np.percentile(data, 99)
+    noisy = np.hypot(ghosted + rng.normal(0, sigma, data.shape), rng.normal(0, sigma, data.shape))
+    header = img.header.copy()
+    header.set_data_dtype(np.float32)
+    header.set_slope_inter(None, None)
+    return nib.Nifti1Image(noisy.astype(np.float32), img.affine, header)

@@ -3,7 +3,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from phantoms import brain_phantom, save
+from phantoms import SHAPE, brain_phantom, save
 
 from bids_deepwmh.core.conform import InvalidImageError, conform, to_source_grid
 
@@ -38,9 +38,10 @@ def test_accepts_single_volume_4d(tmp_path):
 @pytest.mark.parametrize(
     "array, message",
     [
-        (np.ones((64, 64)), "expected a 3D image"),
-        (np.ones((64, 64, 60, 3)), "expected a 3D image"),
-        (np.zeros((64, 72, 60)), "empty or constant"),
+        (np.ones((64, 64)), "it is a 2D image"),
+        (np.ones((64, 64, 1)), "it is a 2D image"),
+        (np.ones((64, 64, 60, 3)), "it holds 3 volumes"),
+        (np.zeros((64, 72, 60)), "the image is empty"),
         (np.ones((30, 30, 30)), "too small for a brain"),
     ],
 )
@@ -54,8 +55,9 @@ def test_rejects_what_is_not_a_brain_image(tmp_path, array, message):
 def test_rejects_unreadable_file(tmp_path):
     path = tmp_path / "sub-x_FLAIR.nii.gz"
     path.write_bytes(b"not a nifti")
-    with pytest.raises(InvalidImageError, match="cannot be read"):
+    with pytest.raises(InvalidImageError, match="cannot be read as a NIfTI image") as info:
         conform(path)
+    assert "dcm2niix" in str(info.value) and "Error" not in str(info.value)
 
 
 def test_refuses_a_header_without_position_and_says_why(tmp_path):
@@ -68,11 +70,21 @@ def test_refuses_a_header_without_position_and_says_why(tmp_path):
         conform(path)
 
 
-def test_refuses_a_truncated_file_and_says_so(tmp_path):
-    path = Path(save(brain_phantom()[0] * 100, tmp_path / "sub-x_FLAIR.nii.gz", dtype=np.int16))
+@pytest.mark.parametrize("affine", [np.eye(4), LPS], ids=["ras", "lps"])
+def test_refuses_a_truncated_file_and_says_so(tmp_path, affine):
+    path = Path(save(brain_phantom()[0] * 100, tmp_path / "sub-x_FLAIR.nii.gz", affine, dtype=np.int16))
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(InvalidImageError, match="sub-x_FLAIR.nii.gz: the file is damaged or incomplete"):
+    with pytest.raises(InvalidImageError, match="sub-x_FLAIR.nii.gz: the file is damaged or incomplete") as info:
         conform(path)
+    assert "Error" not in str(info.value)  # the exception that caused it stays in the traceback
+
+
+def test_the_result_does_not_depend_on_how_the_intensities_are_stored(tmp_path):
+    """A scale, an offset that makes the background negative, float64: the same image, scaled."""
+    image = np.round(brain_phantom()[0] * 400 + np.abs(np.random.default_rng(0).normal(0, 20, SHAPE)))  # noisy air
+    original = conform(save(image, tmp_path / "original.nii.gz", LPS, np.int16)).get_fdata()
+    stored = conform(save((image - 150) * 0.37, tmp_path / "offset.nii.gz", LPS, np.float64)).get_fdata()
+    np.testing.assert_allclose(stored, original * 0.37, atol=1e-3)
 
 
 def test_messages_give_plain_numbers(tmp_path):

@@ -8,12 +8,13 @@ from scipy import ndimage
 
 from bids_deepwmh.core import anatomical, metrics, quality, skullstrip
 from bids_deepwmh.core.bias import n4_correct
-from bids_deepwmh.core.brainmask import skull_stripped_brain
+from bids_deepwmh.core.brainmask import implausible_brain, skull_stripped_brain
 from bids_deepwmh.core.images import deeper_than, near_mask
 from bids_deepwmh.core.lesions import keep_in_tissue, remove_small_components
 from bids_deepwmh.core.reference import build_reference, load_reference, save_reference
 from bids_deepwmh.core.volumes import wmh_volumes
 from bids_deepwmh.utils import onnx_models
+from bids_deepwmh.utils.errors import NoBrainError
 
 
 def test_n4_removes_a_smooth_bias_field():
@@ -269,3 +270,56 @@ def test_volumes_match_the_regions():
         "infratentorial_wmh_fraction_of_brain": 0.001,
         "lateral_ventricles_volume_ml": 0.0,
     }
+
+
+def _noisy_head(sigma):
+    """The phantom brain in a scalp, 2.5 mm voxels, with Rician noise of ``sigma`` (brain at 1000-1300)."""
+    image, brain, _, _ = brain_phantom()
+    scalp = ellipsoid(radii=(31, 35, 29)) & ~ellipsoid(radii=(29, 33, 27))
+    rng = np.random.default_rng(0)
+    head = np.where(scalp, 1.4, image) * 1000
+    noisy = np.hypot(head + rng.normal(0, sigma, SHAPE), rng.normal(0, sigma, SHAPE)).astype(np.float32)
+    return nib.Nifti1Image(noisy, np.diag([2.5, 2.5, 2.5, 1.0])), brain
+
+
+def test_where_hd_bet_finds_no_brain_the_registered_template_brain_is_kept():
+    img, brain = _noisy_head(sigma=600)  # so noisy that HD-BET finds nothing, even on its retry
+    extraction = skullstrip.extract_brain(img, template_prior=lambda: ndimage.gaussian_filter(brain * 1.0, 1))
+    assert extraction.method == skullstrip.TEMPLATE
+    assert [r["Method"] for r in extraction.rejected] == [skullstrip.LEARNED, skullstrip.LEARNED_RETRY]
+    assert extraction.rejected[0]["Reason"] == "empty" or "outside" in extraction.rejected[0]["Reason"]
+    assert metrics.dice(extraction.mask, brain) > 0.95
+    assert extraction.metadata()["BrainExtraction"] == "template"
+
+
+def test_a_brain_mask_is_implausible_when_empty_too_small_or_unlike_the_registered_template_brain():
+    _, brain, _, _ = brain_phantom()
+    zooms = (2.5, 2.5, 2.5)  # the phantom's brain is then 1.2 L
+    upper_half = brain.copy()
+    upper_half[..., : SHAPE[2] // 2] = False
+    assert implausible_brain(brain, brain, zooms) is None
+    assert implausible_brain(np.zeros_like(brain), brain, zooms) == "empty"
+    assert "outside the 600-2200 mL" in implausible_brain(brain, brain, (1.0, 1.0, 1.0))
+    assert "Dice 0.6" in implausible_brain(upper_half, brain, zooms)  # 600 mL, as HD-BET cut sub-u79
+
+
+def test_an_image_where_neither_hd_bet_nor_the_template_finds_a_brain_fails_in_plain_words(monkeypatch):
+    img, brain = _noisy_head(sigma=30)
+    monkeypatch.setattr(skullstrip, "brain_probability", lambda data, *args, **kwargs: np.zeros(data.shape))
+    with pytest.raises(NoBrainError, match="no brain found in the image: .*; check in a viewer"):
+        skullstrip.extract_brain(img, template_prior=lambda: np.zeros(brain.shape))
+
+
+def test_a_check_that_cannot_be_measured_says_why_and_flags_nothing():
+    image, brain, wm, _ = brain_phantom()
+    no_ventricles = np.zeros_like(brain)
+    wm_csf, gm_wm = quality.tissue_contrast(image, wm, brain & ~wm, no_ventricles)
+    assert isinstance(wm_csf, quality.NotMeasurable) and "0 voxels of lateral ventricles" in wm_csf.reason
+    assert np.isfinite(gm_wm)
+    record = quality.assess({"wm_csf_contrast": wm_csf, "gm_wm_contrast": float("nan"), "brain_volume_ml": 1200})
+    assert {"wm_csf_contrast", "gm_wm_contrast"} <= set(record["not_measurable"])
+    for name in ("wm_csf_contrast", "gm_wm_contrast"):
+        check = record["checks"][name]
+        assert check["value"] is None and not check["flagged"] and check["not_measurable"]
+    assert not record["flagged"] and not record["out_of_distribution"]
+    assert all(c["value"] is None or np.isfinite(c["value"]) for c in record["checks"].values())

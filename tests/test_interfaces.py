@@ -45,7 +45,7 @@ def test_conform_and_n4(phantom, tmp_path):
 
 def test_conform_names_the_file_when_it_fails(tmp_path):
     bad = save(np.ones((64, 64)), tmp_path / "sub-bad_FLAIR.nii.gz")
-    with pytest.raises(Exception, match="sub-bad_FLAIR.nii.gz: expected a 3D image"):
+    with pytest.raises(Exception, match="sub-bad_FLAIR.nii.gz: it is a 2D image"):
         run(Conform(in_file=bad), tmp_path, "conform")
 
 
@@ -97,10 +97,11 @@ def test_n4_and_registration_do_not_change_when_only_the_header_turns(phantom, t
 
 
 def test_brain_extraction_keeps_a_skull_stripped_brain_and_binarised_resampling(phantom, tmp_path):
-    out = run(BrainExtraction(in_file=phantom["flair"]), tmp_path, "brain_extraction")
+    out = run(BrainExtraction(in_file=phantom["flair"], template=phantom["flair"], template_mask=phantom["brain_mask"]),
+              tmp_path, "brain_extraction")
     mask = np.asarray(nib.load(out.out_mask).dataobj)
     assert mask.dtype == np.uint8 and dice(mask > 0, phantom["brain"]) > 0.99
-    assert out.metadata == {"BrainExtraction": "given"}
+    assert out.metadata == {"BrainExtraction": "given", "BrainExtractionRejected": []}
     moved = run(
         ApplyTransform(in_file=out.out_mask, reference=phantom["flair"], transform=phantom["identity"],
                        binarize=True),

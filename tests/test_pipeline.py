@@ -1,14 +1,17 @@
 """End to end through the command line on a small synthetic dataset with known lesions.
 
-Two good scans (one in a session) and one broken file: the broken one fails with its reason,
-the others' outputs are all written, a rerun resumes, and the group level gathers them.
+Two good scans (one in a session) and three broken files (a 2D image, a truncated file, a file
+that is not NIfTI): each broken one fails with its reason in a plain sentence, the others' outputs
+are all written, a rerun resumes, and the group level gathers them.
 """
 
 import csv
 import functools
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -20,18 +23,33 @@ from bids_deepwmh.cli.run import run
 from bids_deepwmh.core.quality import CHECKS
 from bids_deepwmh.synthetic_dataset import write_dataset
 from bids_deepwmh.utils.bids import derivative_path, validate_dataset
+from bids_deepwmh.utils.status import ScanStatus, crash_reason
 from bids_deepwmh.utils.tables import read_tsv
 
 GOOD = ("sub-01/ses-1/anat/sub-01_ses-1_FLAIR.nii.gz", "sub-02/anat/sub-02_FLAIR.nii.gz")
+# The broken files, and the start of the sentence that says what is wrong with each.
+BROKEN = {"sub-03": "it is a 2D image (64 x 64 voxels), not a 3D FLAIR",
+          "sub-04": "the file is damaged or incomplete",
+          "sub-05": "it cannot be read as a NIfTI image"}
+EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Pool)\b")
+
+
+def _write_broken(bids_dir):
+    """A 2D image, a truncated copy of a good scan, a text file under a NIfTI name."""
+    paths = {subject: bids_dir / subject / "anat" / f"{subject}_FLAIR.nii.gz" for subject in BROKEN}
+    for path in paths.values():
+        path.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.ones((64, 64), np.float32), np.eye(4)), paths["sub-03"])
+    good = (bids_dir / GOOD[1]).read_bytes()
+    paths["sub-04"].write_bytes(good[: len(good) // 2])
+    paths["sub-05"].write_text("not an image\n")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, templateflow_home):
     root = tmp_path_factory.mktemp("study")
     bids_dir = write_dataset(root / "bids", resolution=2, scans=(("01", "1", 1), ("02", None, 3)))
-    broken = bids_dir / "sub-03" / "anat" / "sub-03_FLAIR.nii.gz"
-    broken.parent.mkdir(parents=True)
-    nib.save(nib.Nifti1Image(np.ones((64, 64), np.float32), np.eye(4)), broken)
+    _write_broken(bids_dir)
     out, work = root / "out", root / "work"
     args = [str(bids_dir), str(out), "participant", "-w", str(work), "--nprocs", "2", "--skip-bids-validation"]
     code = run(args)
@@ -43,11 +61,11 @@ def test_failed_scan_does_not_stop_the_others(study, capsys):
     for name in GOOD:
         assert derivative_path(study["out"], name, label="WMH", suffix="mask", extension=".nii.gz").exists()
     crash_files = list((study["out"] / "logs").glob("crash-*.txt"))
-    assert crash_files
-    for crash in crash_files:  # every crash is the broken scan's, and says what is wrong with it
+    assert len(crash_files) == len(BROKEN)
+    for crash in crash_files:  # every crash is a broken scan's, and keeps the exception
         text = crash.read_text()
-        assert text.startswith("Node: ") and "sub_03_FLAIR_wf" in text.splitlines()[0]
-        assert "InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D image" in text
+        subject = next(s for s in BROKEN if f"{s.replace('-', '_')}_FLAIR_wf" in text.splitlines()[0])
+        assert f"InvalidImageError: {subject}_FLAIR.nii.gz: {BROKEN[subject]}" in text
 
 
 def test_outputs_are_on_the_native_grid_and_consistent(study):
@@ -146,12 +164,45 @@ def test_rerun_resumes_and_says_why_a_scan_failed(study):
         [sys.executable, "-m", "bids_deepwmh", *study["args"]], capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 1
-    last_lines = proc.stdout.strip().splitlines()[-3:]
-    assert "sub-01_ses-1_FLAIR.nii.gz: done" in last_lines[0]
-    assert "sub-02_FLAIR.nii.gz: done" in last_lines[1]
-    assert "sub-03_FLAIR.nii.gz: FAILED (conform: InvalidImageError: sub-03_FLAIR.nii.gz: expected a 3D" \
-        in last_lines[2]
+    lines = {line.split(":")[0].strip(): line.strip() for line in proc.stdout.strip().splitlines()[-5:]}
+    for name in GOOD:
+        assert lines[Path(name).name].startswith(f"{Path(name).name}: done (WMH ")
+    for subject, problem in BROKEN.items():  # one plain sentence: the file, what is wrong, what to do
+        line = lines[f"{subject}_FLAIR.nii.gz"]
+        assert line.startswith(f"{subject}_FLAIR.nii.gz: FAILED: {problem}") and "; " in line
+        assert not EXCEPTION_NAME.search(line), line
     assert {path: path.stat().st_mtime_ns for path in finished} == before  # reused, not recomputed
+
+
+def _crash(log_dir, node, traceback):
+    log_dir.mkdir(exist_ok=True)
+    path = log_dir / f"crash-{node.split('.')[-1]}.txt"
+    path.write_text(f"Node: {node}\nWorking directory: /work\n\nTraceback (most recent call last):\n{traceback}\n")
+    return path
+
+
+@pytest.mark.parametrize("traceback, expected", [
+    ('  File "conform.py", line 1\nEOFError: Compressed file ended before the end-of-stream marker was reached\n\n'
+     "The above exception was the direct cause of the following exception:\n\n"
+     "bids_deepwmh.utils.errors.InvalidImageError: sub-x_FLAIR.nii.gz: the file is damaged or incomplete (its "
+     "data end before the image does); copy it again",
+     "the file is damaged or incomplete (its data end before the image does); copy it again"),
+    ("numpy._core._exceptions._ArrayMemoryError: Unable to allocate 2.00 GiB for an array",
+     "the n4 step ran out of memory"),
+    ("onnxruntime.capi.onnxruntime_pybind11_state.RuntimeException: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : "
+     "Failed to allocate memory for requested buffer of size 1073741824", "the n4 step ran out of memory"),
+    ("concurrent.futures.process.BrokenProcessPool: A process in the process pool was terminated abruptly while "
+     "the future was running or pending.", "the n4 step was stopped before it finished"),
+    ("KeyError: 'spacing'", "the n4 step stopped on an unexpected error, described in "),
+])
+def test_a_failure_is_said_in_one_plain_sentence(tmp_path, traceback, expected):
+    node = "deepwmh_wf.sub_x_FLAIR_wf.preprocessing_wf.n4"
+    crash_file = _crash(tmp_path / "logs", node, traceback)
+    line = ScanStatus(Path("sub-x_FLAIR.nii.gz"), False, crash_reason(node, tmp_path / "logs")).summary
+    assert line.startswith(f"  sub-x_FLAIR.nii.gz: FAILED: {expected}")
+    assert not EXCEPTION_NAME.search(line), line
+    if "unexpected" in expected:
+        assert str(crash_file) in line  # where the exception is kept
 
 
 def test_group_level_tables_and_agreement(study, capsys):

@@ -6,6 +6,8 @@
 - ``misc`` sub-thick: 7.4 mm slices.
 - ``dev-native`` sub-tr5: whole-head 2D FLAIR, 4.4 mm slices, with a reference brain mask.
 - ``tumour``: a metastasis and a glioma, whose oedema is not WMH: both must be out of distribution.
+- ``dev-fazekas`` sub-u19: clinical 6 mm FLAIR of an older patient with confluent WMH, as is and with
+  strong noise and motion-like ghosts, on which HD-BET's first mask fails.
 """
 
 import csv
@@ -127,3 +129,40 @@ def test_tumour_oedema_is_flagged_out_of_distribution_and_still_measured(tumours
         record = json.loads(derivative_path(tumours["out"], relative, suffix="quality", extension=".json").read_text())
         assert record["out_of_distribution"], (flair.name, record["flags"])
         assert derivative_path(tumours["out"], relative, label="WMH", suffix="morph", extension=".tsv").exists()
+
+
+@pytest.fixture(scope="module")
+def degraded_run(shared_bids, templateflow_home, tmp_path_factory):
+    """``dev-fazekas/sub-u19`` as is and degraded (``phantoms.degraded``), in one run."""
+    from phantoms import degraded
+
+    root = tmp_path_factory.mktemp("degraded")
+    bids_dir = root / "bids"
+    source = nib.load(shared_bids / "dev-fazekas" / "sub-u19" / "anat" / "sub-u19_FLAIR.nii.gz")
+    for label, img in (("clean", source), ("degraded", degraded(source))):
+        (bids_dir / f"sub-{label}" / "anat").mkdir(parents=True)
+        nib.save(img, bids_dir / f"sub-{label}" / "anat" / f"sub-{label}_FLAIR.nii.gz")
+    (bids_dir / "dataset_description.json").write_text(json.dumps({"Name": "degraded", "BIDSVersion": "1.10.0"}))
+    out = root / "out"
+    code = run([str(bids_dir), str(out), "participant", "-w", str(root / "work"), "--nprocs", "2"])
+    return {"code": code, "out": out}
+
+
+def test_a_scan_degraded_by_noise_and_ghosts_keeps_its_brain(degraded_run):
+    """HD-BET's first mask of the degraded scan is rejected; the one kept matches the clean scan's
+    brain, and the scan is flagged for it, with every quality value a number or said not measurable."""
+    from bids_deepwmh.core.metrics import dice
+
+    assert degraded_run["code"] == 0
+    path = {label: functools.partial(derivative_path, degraded_run["out"], f"sub-{label}/anat/sub-{label}_FLAIR.nii.gz")
+            for label in ("clean", "degraded")}
+    brains = {label: np.asarray(nib.load(p(desc="brain", suffix="mask", extension=".nii.gz")).dataobj) > 0
+              for label, p in path.items()}
+    sidecar = json.loads(path["degraded"](desc="brain", suffix="mask", extension=".json").read_text())
+    assert sidecar["BrainExtractionRejected"][0]["Method"] == "HD-BET"
+    assert sidecar["BrainExtraction"] != "HD-BET"
+    assert dice(brains["degraded"], brains["clean"]) >= BRAIN_DICE_FLOOR
+    record = json.loads(path["degraded"](suffix="quality", extension=".json").read_text())
+    assert "brain_masks_rejected" in record["flags"] and not record["out_of_distribution"], record["flags"]
+    assert all(c["value"] is not None and np.isfinite(c["value"]) or c.get("not_measurable")
+               for c in record["checks"].values())

@@ -160,3 +160,38 @@ def test_workers_exit_when_their_run_is_killed(tmp_path):
     run.wait()
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive, f"orphaned workers still running: {alive}"
+
+
+def _kill_own_worker():
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _answer():
+    return 42
+
+
+def test_a_killed_step_fails_in_a_plain_sentence_and_the_run_goes_on(tmp_path):
+    """A worker killed (as the system does when memory runs out) fails the step it ran; the run does
+    not wait for ever, and the steps after it run in a new pool of workers."""
+    from types import SimpleNamespace
+
+    from nipype.interfaces.utility import Function
+    from nipype.pipeline import engine as pe
+
+    from bids_deepwmh.cli.run import _configure_nipype, _run_graph
+    from bids_deepwmh.utils.status import crash_reason
+
+    config = SimpleNamespace(work_dir=tmp_path / "work", output_dir=tmp_path / "out", nprocs=1,
+                             stop_on_first_crash=False, plugin_args=lambda: {"n_procs": 1, "raise_insufficient": False})
+    _configure_nipype(config)
+    wf = pe.Workflow(name="killed_wf")
+    wf.add_nodes([pe.Node(Function(function=_kill_own_worker, input_names=[], output_names=[]), name="killed"),
+                  pe.Node(Function(function=_answer, input_names=[], output_names=["out"]), name="after")])
+    failures = _run_graph(wf, config)
+    assert list(failures) == ["killed_wf.killed"]
+    assert (tmp_path / "work" / "killed_wf" / "after" / "result_after.pklz").exists()
+    assert crash_reason("killed_wf.killed", tmp_path / "out" / "logs").startswith(
+        "the killed step was stopped before it finished")

@@ -119,27 +119,30 @@ def _run_graph(wf, config):
     """Run ``wf`` in the work folder; return the crashed nodes by name (the others ran to the end).
 
     Nodes run in a pool of worker processes (a forkserver, as in fMRIPrep: a fork of this process
-    would copy its OpenMP and ITK thread pools half-way, and a forked worker once hung).  On SIGTERM
-    or SIGINT (see :func:`run`) the workers are stopped before :class:`RunInterrupted` goes on.
+    would copy its OpenMP and ITK thread pools half-way, and a forked worker once hung); a worker
+    killed fails the nodes it was running, and a new pool runs the rest.  On SIGTERM or SIGINT
+    (see :func:`run`) the workers are stopped before :class:`RunInterrupted` goes on.
     """
+    from functools import partial
+
     from bids_deepwmh.utils.status import track_failures
     from bids_deepwmh.utils.workers import critical_path_plugin, stop_workers, worker_pool
 
     wf.base_dir = str(config.work_dir)
     failures = {}
     plugin_args = {**config.plugin_args(), "status_callback": track_failures(failures)}
-    pool = worker_pool(config.nprocs, os.getpid())
+    plugin = critical_path_plugin(partial(worker_pool, config.nprocs, os.getpid()), plugin_args)
     try:
-        wf.run(plugin=critical_path_plugin(pool, plugin_args))
+        wf.run(plugin=plugin)
     except RuntimeError as exc:  # Nipype: some nodes crashed, or the engine itself failed
         message = str(exc).strip()
         if not failures:
             raise GraphError(message.splitlines()[-1] if message else type(exc).__name__) from exc
     except RunInterrupted:
-        logger.warning("stopping: %d worker process(es) ended", stop_workers(pool))
+        logger.warning("stopping: %d worker process(es) ended", stop_workers(plugin.pool))
         raise
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        plugin.pool.shutdown(wait=False, cancel_futures=True)
     return failures
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_deepwmh.core.anatomical import robust_sd
+from bids_deepwmh.core.brainmask import PLAUSIBLE_BRAIN_ML, RETRY_MIN_DICE, ROUGH_TEMPLATE_MIN_DICE
 from bids_deepwmh.core.images import deeper_than
 from bids_deepwmh.core.lesions import label_components
 
@@ -26,6 +27,15 @@ MASS_Z = 2.0
 # scan, 0.02 or 0.06 mL deeper), and a mass's oedema lies deeper.
 MASS_DEPTH_MM = 5.0
 SIGNAL_LEVEL = 0.3  # of the white-matter median: below it a voxel holds no brain signal
+# The fewest voxels of a tissue for its median and spread to mean something.
+MIN_TISSUE_VOXELS = {"white matter": 100, "cortex": 100, "lateral ventricles": 20}
+
+
+@dataclass(frozen=True)
+class NotMeasurable:
+    """A check that cannot be computed on this scan, and why (in the user's words)."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,7 @@ class Check:
         return " and ".join(bounds)
 
     def fires(self, value):
-        if value is None or not np.isfinite(value):
-            return True
+        """Whether the (finite) ``value`` is outside the threshold."""
         return (self.low is not None and value < self.low) or (self.high is not None and value > self.high)
 
 
@@ -52,8 +61,16 @@ CHECKS = (
           "Mattes mutual information between the registered FLAIR and the template brain (more negative is better)",
           high=-0.18, meaning="the registration to the template may have failed: tissue priors, brain mask "
           "and regions may be misplaced"),
-    Check("brain_volume_ml", "Volume of the brain mask (ventricles included)", low=600, high=2200,
+    Check("brain_volume_ml", "Volume of the brain mask (ventricles included)",
+          low=PLAUSIBLE_BRAIN_ML[0], high=PLAUSIBLE_BRAIN_ML[1],
           meaning="implausible brain volume: the brain mask (and so the WMH and their fractions) is suspect"),
+    Check("brain_masks_rejected",
+          f"Brain masks rejected before the one kept: HD-BET's, then its retry on a denoised, mirrored input, "
+          f"when empty, of a volume outside {PLAUSIBLE_BRAIN_ML[0]:g}-{PLAUSIBLE_BRAIN_ML[1]:g} mL or unlike the "
+          f"template's brain registered to the scan (Dice under {ROUGH_TEMPLATE_MIN_DICE:g}, for the retry "
+          f"{RETRY_MIN_DICE:g}); the brain mask's sidecar (BrainExtraction) says which mask was kept",
+          high=0, meaning="HD-BET found no plausible brain (often strong noise or motion): the brain mask is its "
+          "retry or the template's brain registered to the scan and refined on it; check the brain-mask figure"),
     Check("brain_template_dice",
           "Dice of the brain mask with the template's brain mask brought to the scan by the registration",
           low=0.9, meaning="the brain mask and the registered template disagree: the mask may reach into the "
@@ -86,32 +103,60 @@ OUT_OF_DISTRIBUTION = ("brain_coverage", "wm_csf_contrast", "gm_wm_contrast", "a
                        "one_sided_hyperintensity_ml")
 
 
+def _not_measurable(value):
+    """Why ``value`` is no number to judge, or ``None`` when it is one."""
+    if isinstance(value, NotMeasurable):
+        return value.reason
+    if value is None:
+        return "not computed for this scan"
+    if not np.isfinite(float(value)):
+        return "the computation gave no finite number"
+    return None
+
+
 def assess(values):
-    """The quality record of one scan: every check's value, threshold and verdict."""
+    """The quality record of one scan: every check's value, threshold and verdict.  A check that
+    cannot be measured (:class:`NotMeasurable`, or no finite number) is said so, with why, and
+    flags nothing: the checks that can be measured judge the scan."""
     checks = {}
     for check in CHECKS:
         value = values.get(check.name)
-        value = None if value is None else round(float(value), 4)
-        checks[check.name] = {"value": value, "threshold": check.threshold(), "flagged": check.fires(value),
-                              "description": check.description, "meaning": check.meaning}
+        entry = {"threshold": check.threshold(), "description": check.description, "meaning": check.meaning}
+        reason = _not_measurable(value)
+        if reason:
+            checks[check.name] = {"value": None, **entry, "flagged": False, "not_measurable": reason}
+        else:
+            value = round(float(value), 4)
+            checks[check.name] = {"value": value, **entry, "flagged": bool(check.fires(value))}
     flags = [name for name, c in checks.items() if c["flagged"]]
     return {"flagged": bool(flags), "flags": flags,
-            "out_of_distribution": any(name in OUT_OF_DISTRIBUTION for name in flags), "checks": checks}
+            "out_of_distribution": any(name in OUT_OF_DISTRIBUTION for name in flags),
+            "not_measurable": [name for name, c in checks.items() if "not_measurable" in c], "checks": checks}
 
 
 def tissue_contrast(normalised, wm, cortex, ventricles):
-    """WM-CSF and GM-WM separations of a white-matter-normalised FLAIR, in white-matter SDs."""
-    if wm.sum() < 100 or cortex.sum() < 100 or ventricles.sum() < 20:
-        return float("nan"), float("nan")
-    scale = max(robust_sd(normalised[wm]), 1e-6)
-    wm_level = float(np.median(normalised[wm]))
-    return ((wm_level - float(np.median(normalised[ventricles]))) / scale,
-            (float(np.median(normalised[cortex])) - wm_level) / scale)
+    """WM-CSF and GM-WM separations of a white-matter-normalised FLAIR, in white-matter SDs; each
+    :class:`NotMeasurable` where one of its tissues has too few voxels (``MIN_TISSUE_VOXELS``)."""
+    tissues = {"white matter": wm, "cortex": cortex, "lateral ventricles": ventricles}
+    too_few = {name: f"{int(mask.sum())} voxels of {name} inside the brain mask "
+                     f"(at least {MIN_TISSUE_VOXELS[name]} needed)"
+               for name, mask in tissues.items() if mask.sum() < MIN_TISSUE_VOXELS[name]}
+
+    def separation(brighter, darker):
+        reasons = [too_few[name] for name in dict.fromkeys(("white matter", brighter, darker)) if name in too_few]
+        if reasons:
+            return NotMeasurable("; ".join(reasons))
+        scale = max(robust_sd(normalised[wm]), 1e-6)
+        return (float(np.median(normalised[tissues[brighter]])) - float(np.median(normalised[tissues[darker]]))) / scale
+
+    return separation("white matter", "lateral ventricles"), separation("cortex", "white matter")
 
 
 def brain_coverage(signal_in_template, template_tissue):
     """Fraction of the template's brain tissue where the scan, brought to the template, has signal."""
-    return float(np.mean(signal_in_template[template_tissue] >= 0.5)) if template_tissue.any() else float("nan")
+    if not template_tissue.any():
+        return NotMeasurable("the template's tissue maps hold no brain tissue")
+    return float(np.mean(signal_in_template[template_tissue] >= 0.5))
 
 
 def excess_over_reference(normalised, brain, expected, spread, zooms):

@@ -18,8 +18,9 @@ METRIC_MARGIN_MM = 6.0
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])  # nibabel's world is RAS, ITK's LPS
 
 
-def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RANDOM_SEED):
-    """Affine then SyN registration (mutual information) of ``moving`` onto ``fixed``.
+def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RANDOM_SEED, transform="SyN"):
+    """Affine then SyN registration (mutual information) of ``moving`` onto ``fixed`` (the affine
+    alone with ``transform="Affine"``).
 
     ``moving`` is the FLAIR (nibabel, native space) and ``brain`` its boolean brain mask; only
     the brain is registered, to ``fixed``, the template's brain, and every stage measures the
@@ -39,6 +40,8 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.asanyarray(moving.dataobj, dtype=np.float32)
     brain = np.asarray(brain, bool)
+    if not brain.any():
+        raise ValueError("the brain mask is empty: there is no brain to register")
     ceiling = np.percentile(data[brain], 99.5)
     moving_brain = like(np.clip(data, 0, ceiling) * brain, moving)
     moving_ants = to_ants(moving_brain)
@@ -51,7 +54,7 @@ def register_to_template(moving, brain, fixed, out_dir, random_seed=DEFAULT_RAND
     result = ants.registration(
         fixed=fixed_ants,
         moving=moving_ants,
-        type_of_transform="SyN",
+        type_of_transform=transform,
         aff_metric="mattes",
         syn_metric="mattes",
         reg_iterations=(40, 20, 0),

@@ -31,26 +31,33 @@ class Conform(SimpleInterface):
 
 class _BrainExtractionInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="conformed FLAIR")
+    template = File(exists=True, mandatory=True, desc="template brain image, affinely registered to the FLAIR")
+    template_mask = File(exists=True, mandatory=True, desc="template brain mask, brought to the FLAIR by that "
+                         "registration: what HD-BET's mask is checked against, and replaced by where it fails")
     use_gpu = traits.Bool(False, usedefault=True, desc="run HD-BET on CUDA when present")
     num_threads = traits.Int(1, usedefault=True, desc="CPU threads for the network")
+    random_seed = traits.Int(DEFAULT_RANDOM_SEED, usedefault=True, desc="seed of that registration")
 
 
 class _BrainExtractionOutputSpec(TraitedSpec):
     out_mask = File(exists=True, desc="brain mask (uint8)")
-    metadata = traits.Dict(desc="how the mask was made, for its sidecar")
+    metadata = traits.Dict(desc="how the mask was made (and the masks rejected), for its sidecar")
 
 
 class BrainExtraction(SimpleInterface):
-    """HD-BET's brain mask, or the brain of a scan its source already skull-stripped."""
+    """HD-BET's brain mask, or the brain of a scan its source already skull-stripped; where HD-BET's
+    mask cannot be the brain, its retry or the template's brain registered to the scan."""
 
     input_spec = _BrainExtractionInputSpec
     output_spec = _BrainExtractionOutputSpec
 
     def _run_interface(self, runtime):
+        import os
+
         import numpy as np
 
         from bids_deepwmh.core.images import like
-        from bids_deepwmh.core.skullstrip import extract_brain
+        from bids_deepwmh.core.skullstrip import extract_brain, template_brain_probability
 
         device = "cpu"
         if self.inputs.use_gpu:
@@ -61,9 +68,15 @@ class BrainExtraction(SimpleInterface):
             torch.set_num_threads(self.inputs.num_threads)
             device = device_for(True)
         flair = nib.load(self.inputs.in_file)
-        mask, method = extract_brain(flair, device, self.inputs.num_threads)
-        self._results.update(out_mask=out_path(runtime, "brain_mask.nii.gz"), metadata={"BrainExtraction": method})
-        nib.save(like(mask, flair, np.uint8), self._results["out_mask"])
+
+        def template_prior():
+            return template_brain_probability(
+                flair, nib.load(self.inputs.template), nib.load(self.inputs.template_mask),
+                os.path.join(runtime.cwd, "template"), self.inputs.random_seed)
+
+        brain = extract_brain(flair, device, self.inputs.num_threads, template_prior)
+        self._results.update(out_mask=out_path(runtime, "brain_mask.nii.gz"), metadata=brain.metadata())
+        nib.save(like(brain.mask, flair, np.uint8), self._results["out_mask"])
         return runtime
 
 

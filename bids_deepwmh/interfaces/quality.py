@@ -23,6 +23,7 @@ class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
     coverage_tissue = traits.List(File(exists=True), mandatory=True,
                                   desc="template WM and GM probsegs on the grid where coverage is measured")
     outside_tissue_ml = traits.Float(mandatory=True, desc="WMH the network found outside where WMH can be")
+    brain_extraction = traits.Dict(mandatory=True, desc="how the brain mask was made (its sidecar's fields)")
 
 
 class _QualityFlagsOutputSpec(TraitedSpec):
@@ -73,6 +74,7 @@ class QualityFlags(SimpleInterface):
         values = {
             "registration_similarity": self.inputs.similarity,
             "brain_volume_ml": np.count_nonzero(brain) * voxel_volume_mm3(flair) / 1000.0,
+            "brain_masks_rejected": len(self.inputs.brain_extraction.get("BrainExtractionRejected", [])),
             "brain_template_dice": dice(brain, load_mask(self.inputs.template_brain)),
             "wmh_outside_tissue_ml": self.inputs.outside_tissue_ml,
             "slice_thickness_mm": max(zooms),
@@ -83,7 +85,7 @@ class QualityFlags(SimpleInterface):
             "one_sided_hyperintensity_ml": quality.one_sided_hyperintensity_ml(
                 excess, brain, load_mask(self.inputs.right_hemisphere), zooms),
         }
-        record = quality.assess(values)
+        record = {**quality.assess(values), "brain_extraction": self.inputs.brain_extraction}
         self._results.update(out_json=out_path(runtime, "quality.json"), flagged=record["flagged"])
         with open(self._results["out_json"], "w") as fh:
             json.dump(record, fh, indent=2)

@@ -7,10 +7,30 @@ _OK_STYLE = "background:#d1e7dd;border:1px solid #a3cfbb;padding:.6em 1em;border
 _FLAG_STYLE = "background:#f8d7da;border:1px solid #f1aeb5;padding:.6em 1em;border-radius:4px"
 
 
+def _not_measurable_note(record):
+    names = record.get("not_measurable", [])
+    if not names:
+        return ""
+    items = "; ".join(f"<strong>{escape(name)}</strong> ({escape(record['checks'][name]['not_measurable'])})"
+                      for name in names)
+    return f"<p>Not measurable on this scan, so not judged: {items}.</p>"
+
+
+def _brain_mask_note(record):
+    """Which brain mask was kept, and why the ones before it were not, when HD-BET's first was rejected."""
+    extraction = record.get("brain_extraction", {})
+    rejected = extraction.get("BrainExtractionRejected", [])
+    if not rejected:
+        return ""
+    reasons = "; ".join(f"{escape(r['Method'])}: {escape(r['Reason'])}" for r in rejected)
+    return f"<p>Brain mask kept: <strong>{escape(extraction['BrainExtraction'])}</strong> (rejected: {reasons}).</p>"
+
+
 def _quality_banner(record):
     if not record["flagged"]:
         return (f'<div class="alert alert-success" role="alert" style="{_OK_STYLE}"><strong>Quality: no flag.</strong> '
-                "Every automatic check passed (details below).</div>")
+                f"Every automatic check that could be measured passed (details below).{_not_measurable_note(record)}"
+                "</div>")
     items = "".join(
         f"<li><strong>{escape(name)}</strong> = {record['checks'][name]['value']} "
         f"(expected {escape(record['checks'][name]['threshold'])}): {escape(record['checks'][name]['meaning'])}</li>"
@@ -20,7 +40,8 @@ def _quality_banner(record):
         if record["out_of_distribution"] else ""
     return (f'<div class="alert alert-danger" role="alert" style="{_FLAG_STYLE}"><strong>Quality: FLAGGED.</strong> '
             f"{title}"
-            f"Check the figures before using this scan's results.<ul>{items}</ul></div>")
+            f"Check the figures before using this scan's results.<ul>{items}</ul>{_brain_mask_note(record)}"
+            f"{_not_measurable_note(record)}</div>")
 
 
 _REGION_ROWS = (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)", "periventricular_wmh"),
@@ -46,13 +67,17 @@ def _volumes_table(volumes):
             "lesion is counted in the region holding most of its voxels.</p>")
 
 
+def _check_row(name, check):
+    if "not_measurable" in check:
+        value, verdict = f"not measurable: {escape(check['not_measurable'])}", "not measurable"
+    else:
+        value, verdict = check["value"], "<strong>flagged</strong>" if check["flagged"] else "ok"
+    return (f"<tr><td>{escape(name)}</td><td>{value}</td><td>{escape(check['threshold'])}</td>"
+            f"<td>{verdict}</td><td>{escape(check['description'])}</td></tr>")
+
+
 def _checks_table(record):
-    rows = "".join(
-        f"<tr><td>{escape(name)}</td><td>{check['value']}</td><td>{escape(check['threshold'])}</td>"
-        f"<td>{'<strong>flagged</strong>' if check['flagged'] else 'ok'}</td>"
-        f"<td>{escape(check['description'])}</td></tr>"
-        for name, check in record["checks"].items()
-    )
+    rows = "".join(_check_row(name, check) for name, check in record["checks"].items())
     return ('<details><summary>Quality checks</summary><table class="table table-sm"><thead><tr><th>check</th>'
             f"<th>value</th><th>threshold</th><th>verdict</th><th>what it measures</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></details>")

@@ -5,11 +5,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bids_deepwmh.utils.bids import derivative_path
+from bids_deepwmh.utils.errors import FORESEEN
 from bids_deepwmh.utils.tables import read_tsv
 
-_WRAPPERS = {"NodeExecutionError", "RuntimeError"}  # Nipype's wrappers around the real error
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
-
+RESUME = "then rerun the same command: the steps already finished are kept"
+# Failures that are not the scan's fault, recognised in the crash file, and what to do about them.
+_OUT_OF_MEMORY = re.compile(r"MemoryError|Unable to allocate|Failed to allocate memory|bad_alloc|out of memory", re.I)
+_KILLED = re.compile(r"BrokenProcessPool|terminated abruptly|killed by signal|\bSIGKILL\b", re.I)
+OUT_OF_MEMORY = ("the {step} step ran out of memory; give the run more memory or run fewer scans at once "
+                 "(--nprocs, --mem-gb), " + RESUME)
+KILLED = ("the {step} step was stopped before it finished (most often the system ends a step when memory runs "
+          "out); give the run more memory or run fewer scans at once (--nprocs, --mem-gb), " + RESUME)
+UNEXPECTED = ("the {step} step stopped on an unexpected error, described in {crash_file}; " + RESUME
+              + ", and if it fails again report it with that file")
 
 SCAN_ATTRIBUTE = "deepwmh_scan"  # set on every node of a scan's branch: the FLAIR it processes
 
@@ -30,19 +39,30 @@ def track_failures(failures):
     return callback
 
 
-def crash_reason(node_fullname, log_dir):
-    """The exception message of the newest crash file of that node, if any."""
+def _crash_file(node_fullname, log_dir):
+    """The newest crash file of that node, or ``None``."""
     crash_files = sorted(Path(log_dir).glob("crash-*.txt"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for crash_file in crash_files:
-        text = crash_file.read_text(errors="replace")
-        if f"Node: {node_fullname}\n" not in text:
-            continue
-        messages = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m]
-        specific = [m for m in messages if m.group(1) not in _WRAPPERS] or messages
-        if specific:
-            return f"{specific[-1].group(1)}: {specific[-1].group(2)}"
-        return f"see {crash_file}"
-    return "unknown error (no crash file found)"
+    return next((f for f in crash_files if f"Node: {node_fullname}\n" in f.read_text(errors="replace")), None)
+
+
+def crash_reason(node_fullname, log_dir):
+    """One plain sentence: why that node failed and what to do.  A foreseen problem with the scan
+    (:mod:`bids_deepwmh.utils.errors`) is said in its own words; running out of memory and a step
+    killed are recognised; anything else points at the crash file, which keeps the exception."""
+    step = node_fullname.split(".")[-1].replace("_", " ")
+    crash_file = _crash_file(node_fullname, log_dir)
+    if crash_file is None:
+        return UNEXPECTED.format(step=step, crash_file=f"no crash file in {log_dir}")
+    text = crash_file.read_text(errors="replace")
+    messages = [m for m in map(_ERROR_LINE.match, text.splitlines()) if m]
+    foreseen = [m for m in messages if m.group(1) in FORESEEN]
+    if foreseen:
+        return foreseen[-1].group(2).strip()
+    if _OUT_OF_MEMORY.search(text):
+        return OUT_OF_MEMORY.format(step=step)
+    if _KILLED.search(text):
+        return KILLED.format(step=step)
+    return UNEXPECTED.format(step=step, crash_file=crash_file)
 
 
 @dataclass
@@ -53,7 +73,11 @@ class ScanStatus:
 
     @property
     def summary(self):
-        return f"  {Path(self.source).name}: {'done' if self.ok else 'FAILED'} ({self.detail})"
+        """The scan's line at the end of a run: ``name: done (volumes)`` or ``name: FAILED: why``."""
+        name = Path(self.source).name
+        if self.ok:
+            return f"  {name}: done ({self.detail})"
+        return f"  {name}: FAILED: {self.detail.removeprefix(f'{name}: ')}"
 
 
 def scan_status(flair_file, output_dir, failures):
@@ -61,12 +85,11 @@ def scan_status(flair_file, output_dir, failures):
     crashed = sorted(name for name, node in failures.items()
                      if getattr(node, SCAN_ATTRIBUTE, None) == str(flair_file))
     if crashed:
-        stage = crashed[0].split(".")[-1]
-        return ScanStatus(flair_file, False, f"{stage}: {crash_reason(crashed[0], Path(output_dir) / 'logs')}")
+        return ScanStatus(flair_file, False, crash_reason(crashed[0], Path(output_dir) / "logs"))
     table = derivative_path(output_dir, flair_file, label="WMH", suffix="morph", extension=".tsv")
     mask = derivative_path(output_dir, flair_file, label="WMH", suffix="mask", extension=".nii.gz")
     if not (table.exists() and mask.exists()):
-        return ScanStatus(flair_file, False, "not run: an earlier failure stopped the run")
+        return ScanStatus(flair_file, False, "not run: an earlier failure stopped the run; " + RESUME)
     row = read_tsv(table)[0]
     return ScanStatus(
         flair_file, True,

@@ -93,20 +93,52 @@ def stop_workers(pool, grace_seconds=5.0):
     return len(workers)
 
 
-def critical_path_plugin(pool, plugin_args):
-    """niworkflows' MultiProc plugin over ``pool`` that, of the nodes ready to run, submits first
-    those that the most other nodes wait on (a scan's segmentation before its figures), and runs
-    the quick nodes that stay in this process (the sinks) only after the workers have theirs."""
+def critical_path_plugin(new_pool, plugin_args):
+    """niworkflows' MultiProc plugin over the pools ``new_pool()`` makes that, of the nodes ready to
+    run, submits first those that the most other nodes wait on (a scan's segmentation before its
+    figures), and runs the quick nodes that stay in this process (the sinks) only after the workers
+    have theirs.
+
+    A worker killed (by the system when memory runs out, or by hand) breaks its pool: each node the
+    pool was running is then a crash that says so (``BrokenProcessPool``) and the next nodes go to a
+    new pool (niworkflows' plugin alone waits for ever for the results of a broken pool)."""
+    from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
+    from traceback import format_exception
+
     import networkx as nx
-    from niworkflows.engine.plugin import MultiProcPlugin
+    from niworkflows.engine.plugin import MultiProcPlugin, run_node
 
     class CriticalPathFirstPlugin(MultiProcPlugin):
         def run(self, graph, config, updatehash=False):
             self._waiting = {node: len(nx.descendants(graph, node)) for node in graph}
+            self._pool_broken = False
             return super().run(graph, config, updatehash=updatehash)
 
         def _sort_jobs(self, jobids, scheduler="tsort"):
             return sorted(jobids, key=lambda j: (bool(self.procs[j].run_without_submitting),
                                                  -self._waiting[self.procs[j]]))
 
-    return CriticalPathFirstPlugin(pool=pool, plugin_args=plugin_args)
+        def _submit_job(self, node, updatehash=False):
+            """niworkflows' submission, with a new pool if the last one broke, and the task's id
+            given to its callback (a future done at once would not be found by it)."""
+            if self._pool_broken:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool, self._pool_broken = new_pool(), False
+            self._taskid += 1
+            if getattr(node.interface, "terminal_output", "") == "stream":
+                node.interface.terminal_output = "allatonce"
+            future = self.pool.submit(run_node, node, updatehash, self._taskid)
+            future.add_done_callback(partial(self._task_done, self._taskid))
+            self._task_obj[self._taskid] = future
+            return self._taskid
+
+        def _task_done(self, taskid, future):
+            try:
+                result = future.result()
+            except BrokenProcessPool as exc:  # a worker of the pool was killed
+                self._pool_broken = True
+                result = {"taskid": taskid, "result": None, "traceback": format_exception(exc)}
+            self._taskresult[taskid] = result
+
+    return CriticalPathFirstPlugin(pool=new_pool(), plugin_args=plugin_args)

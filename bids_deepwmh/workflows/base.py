@@ -65,6 +65,7 @@ def init_single_flair_wf(flair_file, output_dir, bundle, *, omp_nthreads=1, use_
         ]),
         (preprocessing_wf, quality_wf, [
             ("outputnode.brain_mask", "inputnode.brain_mask"),
+            ("outputnode.brain_mask_metadata", "inputnode.brain_extraction"),
             ("outputnode.forward_transform", "inputnode.forward_transform"),
             ("outputnode.similarity", "inputnode.similarity"),
         ]),

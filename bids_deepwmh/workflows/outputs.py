@@ -6,6 +6,7 @@ from nipype.pipeline import engine as pe
 from bids_deepwmh import TEMPLATE
 from bids_deepwmh.core import fazekas, template
 from bids_deepwmh.core.anatomical import MIN_LESION_MM3
+from bids_deepwmh.core.brainmask import PLAUSIBLE_BRAIN_ML, RETRY_MIN_DICE, ROUGH_TEMPLATE_MIN_DICE
 from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
@@ -104,8 +105,14 @@ def init_outputs_wf(output_dir, source_file, bundle, name="outputs_wf"):
         )),
         "brain_mask": ("uint8", sink(
             "ds_brain_mask", desc="brain", suffix="mask", compress=True, Type="Brain",
-            Description="Brain mask: HD-BET (Isensee et al., Hum Brain Mapp 2019) on the FLAIR, or, for a FLAIR "
-            "its source had already skull-stripped, that brain (BrainExtraction says which)",
+            Description="Brain mask: HD-BET (Isensee et al., Hum Brain Mapp 2019) on the FLAIR; for a FLAIR its "
+            "source had already skull-stripped, that brain. An HD-BET mask that is empty, of a volume outside "
+            f"{PLAUSIBLE_BRAIN_ML[0]:g}-{PLAUSIBLE_BRAIN_ML[1]:g} mL or unlike the template's brain brought to the "
+            f"FLAIR by an affine registration (Dice under {ROUGH_TEMPLATE_MIN_DICE:g}) is replaced by HD-BET's mask "
+            f"of a denoised, mirrored input if that one passes (with Dice {RETRY_MIN_DICE:g}), else by that "
+            "template brain refined on the FLAIR. "
+            "BrainExtraction says which (HD-BET, given, HD-BET (denoised input, mirrored), template); "
+            "BrainExtractionRejected lists the masks rejected and why.",
         )),
         "wmh_mask": ("uint8", sink(
             "ds_wmh_mask", label="WMH", suffix="mask", compress=True, Type="Lesion",

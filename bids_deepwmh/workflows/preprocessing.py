@@ -28,7 +28,8 @@ def init_preprocessing_wf(*, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_
     )
     conform = pe.Node(Conform(), name="conform", mem_gb=1)
     brain_extraction = pe.Node(
-        BrainExtraction(use_gpu=use_gpu, num_threads=omp_nthreads),
+        BrainExtraction(template=template.registration_target(), template_mask=template.brain_mask(),
+                        use_gpu=use_gpu, num_threads=omp_nthreads, random_seed=random_seed),
         name="brain_extraction", n_procs=omp_nthreads, mem_gb=3,
     )
     n4 = pe.Node(N4BiasCorrection(), name="n4", mem_gb=1.5)
