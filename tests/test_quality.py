@@ -12,6 +12,7 @@ from phantoms import half_cropped, with_tumour
 
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.utils.bids import derivative_path
+from bids_deepwmh.utils.tables import read_tsv
 
 SOURCE = "dev-annotated/sub-msl14/ses-1/anat/sub-msl14_ses-1_FLAIR.nii.gz"
 BAD = {"tumour": with_tumour, "cropped": half_cropped}
@@ -44,6 +45,12 @@ def test_a_tumour_like_mass_is_out_of_distribution(bad_run):
     record = _record(bad_run, "tumour")
     assert record["flagged"] and record["out_of_distribution"]
     assert "atypical_tissue_ml" in record["flags"]
+    volumes = read_tsv(derivative_path(bad_run["out"], "sub-tumour/anat/sub-tumour_FLAIR.nii.gz", label="WMH",
+                                       suffix="morph", extension=".tsv"))[0]
+    assert volumes["fazekas_periventricular"] in "0123" and volumes["fazekas_deep"] in "0123"  # graded all the same
+    html = (bad_run["out"] / "sub-tumour.html").read_text()
+    grades = html.index("Fazekas grades")
+    assert "This scan is out of distribution" in html[grades:grades + 1000]  # the flag beside the grades
 
 
 def test_a_half_cropped_brain_is_flagged_at_the_top_of_its_report(bad_run):

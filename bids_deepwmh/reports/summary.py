@@ -44,12 +44,14 @@ def _quality_banner(record):
             f"{_not_measurable_note(record)}</div>")
 
 
+_OUT_OF_DISTRIBUTION_GRADES = (" <strong>This scan is out of distribution</strong> (above): its grades, like its volumes, "
+                               "may count what is not WMH.")
 _REGION_ROWS = (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)", "periventricular_wmh"),
                 ("deep (the rest of the cerebrum)", "deep_wmh"), ("infratentorial (brainstem and cerebellum)",
                                                                   "infratentorial_wmh"))
 
 
-def _volumes_table(volumes):
+def _volumes_table(volumes, record):
     from bids_deepwmh.core.fazekas import describe
 
     rows = []
@@ -61,7 +63,8 @@ def _volumes_table(volumes):
     return ('<table class="table table-sm"><thead><tr><th>region</th><th>volume (mL)</th><th>lesions</th>'
             f'<th>% of brain</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
             f"<p><strong>Fazekas grades</strong> (from the segmentation, not a radiologist's reading): "
-            f"{escape(periventricular)}; {escape(deep)}.</p>"
+            f"{escape(periventricular)}; {escape(deep)}.{_OUT_OF_DISTRIBUTION_GRADES if record['out_of_distribution'] else ''}"
+            "</p>"
             f"<p>Brain volume {float(volumes['brain_volume_ml']):.0f} mL; lateral ventricles "
             f"{float(volumes['lateral_ventricles_volume_ml']):.1f} mL. Lesions are 26-connected components; a "
             "lesion is counted in the region holding most of its voxels.</p>")
@@ -86,4 +89,4 @@ def _checks_table(record):
 def scan_summary_html(scan_name, volumes, record):
     """HTML fragment for the report of one scan (``volumes``: a row of the volumes table)."""
     return (f'<h3 class="elem-title">{escape(scan_name)}</h3>\n{_quality_banner(record)}\n'
-            f"{_volumes_table(volumes)}\n{_checks_table(record)}\n")
+            f"{_volumes_table(volumes, record)}\n{_checks_table(record)}\n")
