@@ -145,7 +145,8 @@ def collect_flairs(layout, participant_label=None, session_label=None, bids_filt
                 f"(it has: {', '.join(sorted(subjects)) or 'none'})"
             )
     if session_label:
-        sessions = layout.get_sessions(subject=participant_label or None)
+        # pybids reads subject=None as "files without a subject": leave the filter out instead.
+        sessions = layout.get_sessions(**({"subject": participant_label} if participant_label else {}))
         missing = sorted(set(session_label) - set(sessions))
         if missing:
             raise NoMatchError(
