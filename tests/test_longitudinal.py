@@ -91,9 +91,23 @@ def test_change_labels_follow_the_rule():
     assert np.array_equal(dseg == 1, sphere((30, 30, 8), 2))
     assert np.array_equal(dseg == 4, sphere((30, 8, 30), 3))
     assert np.array_equal(dseg == 3, (before & ~after) & sphere((8, 30, 20), 5))
-    summary = longitudinal.change_summary(rows)
-    assert summary["new_wmh_count"] == summary["disappeared_wmh_count"] == 1
+    summary = longitudinal.change_summary(dseg, rows, 1.0)
+    assert summary["new_wmh_count"] == summary["disappeared_wmh_count"] == summary["stable_wmh_count"] == 1
     assert summary["new_wmh_volume_ml"] == pytest.approx(sphere((30, 30, 8), 2).sum() / 1000)
+    assert summary["shrinking_wmh_volume_ml"] == pytest.approx(np.count_nonzero(dseg == 3) / 1000)
+
+
+def test_a_lesion_that_grows_in_one_place_and_shrinks_in_another_marks_both():
+    shape = (40, 40, 40)
+    before = np.zeros(shape, bool)
+    before[10:30, 15:25, 15:25] = True
+    after = np.zeros(shape, bool)
+    after[14:34, 15:25, 15:25] = True  # moved by 4 voxels: the same volume
+    after[20, 20, 25] = True  # and a speck on its side, under MIN_CHANGE_MM3
+    dseg, rows = longitudinal.change_map(before, after, np.eye(4), np.zeros(shape, bool))
+    assert [row["change"] for row in rows] == ["stable"]
+    assert np.count_nonzero(dseg == 2) == np.count_nonzero(dseg == 3) == 400
+    assert dseg[20, 20, 25] == 5
 
 
 @pytest.mark.parametrize(("before", "after", "expected"), [

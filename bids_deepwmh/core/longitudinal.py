@@ -255,12 +255,13 @@ def sum_spread(change, tissue):
     return np.array(table)
 
 
-def lesion_neighbourhoods(lesions, surround_mm, allowed, zooms):
-    """26-connected components of ``lesions`` and, for each, its voxels and the ``allowed`` voxels
-    within ``surround_mm`` nearer to it than to any other: (labels, neighbourhood labels, count)."""
+def lesion_neighbourhoods(lesions, surround_mm, allowed, zooms, labels=None):
+    """26-connected components of ``lesions`` (or the given ``labels``) and, for each, its voxels
+    and the ``allowed`` voxels within ``surround_mm`` nearer to it than to any other: (labels,
+    neighbourhood labels, count)."""
     from bids_deepwmh.core.lesions import label_components
 
-    labels, count = label_components(lesions)
+    labels, count = label_components(lesions) if labels is None else (labels, int(labels.max()))
     distance, nearest = ndimage.distance_transform_edt(~lesions, sampling=zooms, return_indices=True)
     around = labels[tuple(nearest)]
     around[(distance > surround_mm) | ~allowed] = 0
@@ -360,28 +361,44 @@ def consistent_masks(flairs, brains, evidence, ventricles, covered, zooms, surro
         evidence[k + 1][up] = 1.0
         evidence[k][down] = 1.0
         peaks.append(z)
-    lesions = np.logical_or.reduce([e >= WMH_THRESHOLD for e in evidence]) | (
-        np.mean(evidence, axis=0) >= WMH_THRESHOLD)
-    labels, around, count = lesion_neighbourhoods(lesions, surround_mm, brain, zooms)
-    index = np.arange(1, count + 1)
-    scores, epochs = [], [np.zeros(count + 1, int)]
+    epochs = [np.zeros(flairs[0].shape, np.int8)]
     for k, (change, peak) in enumerate(zip(changes, peaks, strict=True)):
-        excess = np.clip((normalised[k] + normalised[k + 1]) / 2 - 1, 0, None) * lesions
-        direction = np.sign(ndimage.sum_labels(evidence[k + 1] - evidence[k], labels, index))
-        z = direction * lesion_change_z(change, excess, tissue, quiet, around, count, zooms)
-        strongest = np.where(direction > 0, ndimage.maximum(peak, labels, index), -ndimage.minimum(peak, labels, index))
-        focus = strongest >= FOCUS_Z
-        changed = (z >= CHANGE_Z) | ((z >= SUPPORT_Z) & focus)
-        epochs.append(epochs[-1] + np.r_[0, changed])
-        scores.append(z)
+        before, after = (evidence[j] >= WMH_THRESHOLD for j in (k, k + 1))
+        epochs.append(epochs[-1] + disagreement_changed(change, peak, after & ~before, before & ~after,
+                                                        normalised[k:k + 2], tissue, quiet, brain, zooms,
+                                                        surround_mm))
     voxel_mm3 = float(np.prod(zooms))
     masks = []
     for k in range(len(flairs)):
-        together = [(epoch == epochs[k])[labels] for epoch in epochs]
+        together = [epoch == epochs[k] for epoch in epochs]
         total = sum(np.where(t, e, 0) for t, e in zip(together, evidence, strict=True))
         mean = total / sum(t.astype(np.float32) for t in together)
-        masks.append(remove_small_components(lesions & (mean >= WMH_THRESHOLD), voxel_mm3, MIN_LESION_MM3))
-    return masks, scores, normalised
+        masks.append(remove_small_components(mean >= WMH_THRESHOLD, voxel_mm3, MIN_LESION_MM3))
+    return masks, normalised
+
+
+def disagreement_changed(change, peak, gained, lost, pair, tissue, quiet, brain, zooms, surround_mm):
+    """Boolean: the voxels where two consecutive sessions' WMH differ (``gained``: only the later
+    has WMH; ``lost``: only the earlier) because the brain changed.  Each 26-connected piece of
+    either is judged with its surroundings (:func:`lesion_change_z`): its summed intensity change in
+    its own direction beyond ``CHANGE_Z``, or beyond ``SUPPORT_Z`` with a focus beyond ``FOCUS_Z``
+    (``peak``: the smoothed change in robust SDs) inside.  ``pair``: the two normalised FLAIRs."""
+    from bids_deepwmh.core.lesions import label_components
+
+    gains, gain_count = label_components(gained)
+    losses, loss_count = label_components(lost)
+    pieces = np.where(lost, losses + gain_count, gains)
+    count = gain_count + loss_count
+    if count == 0:
+        return np.zeros(change.shape, bool)
+    direction = np.r_[np.ones(gain_count), -np.ones(loss_count)]
+    _, around, _ = lesion_neighbourhoods(pieces > 0, surround_mm, brain, zooms, labels=pieces)
+    excess = np.clip((pair[0] + pair[1]) / 2 - 1, 0, None) * (pieces > 0)
+    z = direction * lesion_change_z(change, excess, tissue, quiet, around, count, zooms)
+    index = np.arange(1, count + 1)
+    strongest = np.where(direction > 0, ndimage.maximum(peak, pieces, index), -ndimage.minimum(peak, pieces, index))
+    changed = (z >= CHANGE_Z) | ((z >= SUPPORT_Z) & (strongest >= FOCUS_Z))
+    return np.r_[False, changed][pieces]
 
 
 def subject_space_wmh(flairs, brains, evidence, ventricles, from_subject, grid):
@@ -392,7 +409,7 @@ def subject_space_wmh(flairs, brains, evidence, ventricles, from_subject, grid):
     subject-space points to its own; ``grid``: the subject-space grid.  Lesions are summed over their
     surroundings out to the coarsest session's voxel (resampling moves intensity that far).  Returns
     the consistent masks, the brains, the sessions' shared lateral ventricles and the normalised
-    FLAIRs in subject space, and each pair's change score of every lesion."""
+    FLAIRs in subject space."""
     from bids_deepwmh.core.images import voxel_sizes
 
     surround = max(MIN_LESION_SURROUND_MM, max(float(voxel_sizes(img).max()) for img in flairs))
@@ -403,10 +420,9 @@ def subject_space_wmh(flairs, brains, evidence, ventricles, from_subject, grid):
                                      for img, m in zip(flairs, from_subject, strict=True)])
     brain_masks = [b >= 0.5 for b in moved["brains"]]
     shared_ventricles = np.mean(moved["ventricles"], axis=0) >= 0.5
-    masks, scores, normalised = consistent_masks(moved["flairs"], brain_masks, moved["evidence"], shared_ventricles,
-                                                 covered, (SUBJECT_SPACING_MM,) * 3, surround)
-    return {"masks": masks, "brains": brain_masks, "ventricles": shared_ventricles, "normalised": normalised,
-            "scores": scores}
+    masks, normalised = consistent_masks(moved["flairs"], brain_masks, moved["evidence"], shared_ventricles, covered,
+                                         (SUBJECT_SPACING_MM,) * 3, surround)
+    return {"masks": masks, "brains": brain_masks, "ventricles": shared_ventricles, "normalised": normalised}
 
 
 # --- Change between consecutive sessions -------------------------------------------------------
@@ -453,10 +469,12 @@ def change_map(before, after, affine, periventricular):
     one row per lesion (a 26-connected component of their union), largest first; a lesion's region
     is periventricular when most of its voxels lie in the boolean ``periventricular`` zone.
 
-    Its changed labels mark the voxels that changed: a new lesion's voxels, the voxels an enlarging
-    lesion gained or a shrinking one lost, a disappeared lesion's former voxels; the rest of every
+    Each lesion is classed by :func:`classify`.  The changed labels mark the voxels that changed:
+    a new lesion's voxels, a disappeared lesion's former voxels and, in a lesion of both sessions,
+    every piece it gained (enlarging) or lost (shrinking) of at least ``MIN_CHANGE_MM3``, whatever
+    its class (a confluent lesion may grow in one place and shrink in another); the rest of every
     lesion is ``stable``."""
-    from bids_deepwmh.core.lesions import label_components
+    from bids_deepwmh.core.lesions import label_components, remove_small_components
 
     code = {name: value for value, name in CHANGE_LABELS.items()}
     dseg = np.zeros(before.shape, np.uint8)
@@ -470,10 +488,12 @@ def change_map(before, after, affine, periventricular):
     volumes_after = ndimage.sum_labels(after, labels, index) * voxel_mm3
     changes = [classify(b, a) for b, a in zip(volumes_before, volumes_after, strict=True)]
     lesion_code = np.array([0] + [code[c] for c in changes], np.uint8)[labels]
-    marked = {"new": after, "enlarging": after & ~before, "shrinking": before & ~after, "disappeared": before}
+    persisting = np.isin(lesion_code, [code[c] for c in ("enlarging", "shrinking", "stable")])
     dseg[union] = code["stable"]
-    for name, voxels in marked.items():
-        dseg[(lesion_code == code[name]) & voxels] = code[name]
+    dseg[lesion_code == code["new"]] = code["new"]
+    dseg[lesion_code == code["disappeared"]] = code["disappeared"]
+    for name, piece in (("enlarging", after & ~before), ("shrinking", before & ~after)):
+        dseg[remove_small_components(persisting & piece, voxel_mm3, MIN_CHANGE_MM3)] = code[name]
     changed_mm3 = ndimage.sum_labels(np.isin(dseg, [code[c] for c in CHANGED]), labels, index) * voxel_mm3
     near = ndimage.mean(periventricular, labels, index)
     centroids = nib.affines.apply_affine(affine, np.array(ndimage.center_of_mass(union, labels, index)))
@@ -488,12 +508,12 @@ def change_map(before, after, affine, periventricular):
     return dseg, [{"lesion_id": n, **row} for n, row in enumerate(rows, start=1)]
 
 
-def change_summary(rows):
-    """Per changed label, the number of lesions and the volume (mL) of their changed voxels."""
+def change_summary(dseg, rows, voxel_mm3):
+    """Per label, the number of lesions of that class (``rows``: :func:`change_map`'s) and, for
+    the changed labels, the volume (mL) of the voxels the change ``dseg`` gives it."""
     summary = {}
-    for name in CHANGED:
-        chosen = [row for row in rows if row["change"] == name]
-        summary[f"{name}_wmh_count"] = len(chosen)
-        summary[f"{name}_wmh_volume_ml"] = round(sum(row["changed_mm3"] for row in chosen) / 1000.0, 4)
-    summary["stable_wmh_count"] = sum(row["change"] == "stable" for row in rows)
+    for value, name in CHANGE_LABELS.items():
+        summary[f"{name}_wmh_count"] = sum(row["change"] == name for row in rows)
+        if name in CHANGED:
+            summary[f"{name}_wmh_volume_ml"] = round(np.count_nonzero(dseg == value) * voxel_mm3 / 1000.0, 4)
     return summary
