@@ -221,6 +221,10 @@ def test_group_level_tables_and_agreement(study, capsys):
     assert {"periventricular_wmh_volume_ml", "deep_wmh_count", "quality_flagged", "qc_brain_coverage"} <= set(rows[0])
     report = (study["out"] / "group_report.html").read_text()
     assert report.count("<svg") >= 2 and "Periventricular versus deep" in report and 'href="sub-01.html"' in report
+    changes = read_tsv(study["out"] / "group_longitudinal.tsv")
+    assert [(r["participant_id"], r["sessions_compared"]) for r in changes] == [("sub-01", "2")]
+    assert float(changes[0]["years"]) == pytest.approx(1.5, abs=0.01)
+    assert "Change per participant" in report and "mL per year" in report
     summary = (study["out"] / "group_wmh_summary.txt").read_text()
     assert "agreement of the final masks with manual masks (2 scan(s))" in summary
     assert run([str(study["bids"]), str(study["out"]), "group", "--participant-label", "99"]) == 18

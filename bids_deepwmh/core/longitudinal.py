@@ -6,9 +6,13 @@ answers averaged; the subject space is the mean of the sessions' positions (log-
 sessions the halfway point), on a 1 mm grid covering every brain, so that every session is
 interpolated once and alike.
 
-Consistent segmentation.  Where two consecutive sessions' FLAIRs do not differ beyond their own
-spread in normal-appearing brain, both get the label of their mean WMH probability: an unchanged
-brain gets the same WMH twice.  Where they differ, each keeps its own probability.
+Consistent segmentation.  Where two consecutive sessions' WMH disagree, each piece of disagreement
+is judged by how much the FLAIR changed there: its intensity change summed over the piece and its
+surroundings (which a blur or a resampling only moves about, without changing the sum) against the
+spread of such sums where nothing changed, with a focus of change as the evidence for pieces too
+small for their sum to stand out.  A piece that did not change takes, in both sessions, the label of
+their mean WMH evidence: an unchanged brain gets the same WMH twice.  Foci that changed where the
+network saw nothing count as WMH of the brighter session.
 
 Change.  Every 26-connected component of the union of two consecutive masks is one lesion:
 ``new`` (absent before), ``disappeared`` (absent after), ``enlarging`` or ``shrinking`` (by at
@@ -101,7 +105,7 @@ def register_within_subject(fixed, fixed_brain, moving, moving_brain, affine=Fal
 
 
 def mean_matrix(matrices):
-    """Log-Euclidean mean of 4x4 affine matrices (of two: the halfway transform's square)."""
+    """Log-Euclidean mean of 4x4 affine matrices (of the identity and T: T's square root, halfway)."""
     logs = [np.real(linalg.logm(m)) for m in matrices]
     mean = np.real(linalg.expm(np.mean(logs, axis=0)))
     mean[3] = (0, 0, 0, 1)
@@ -188,9 +192,11 @@ BOX_SIDES = (3, 5, 7, 9, 13, 17, 21, 29)  # voxels: the boxes whose sums give th
 # bias correction, partial volume): over a large lesion that is more than noise.  A lesion's sum
 # may differ by this fraction of its excess over white matter without counting as change.
 CONTRAST_TOLERANCE = 0.05
-# A lesion changed when its summed change is beyond CHANGE_Z SDs of such sums, or beyond SUPPORT_Z
-# with a focus of change (a peak beyond FOCUS_Z, below) inside: a lesion too small for its sum to
-# stand out is judged by its peak, which a blur alone does not raise without moving the sum too.
+# A piece of disagreement changed when its summed change is beyond CHANGE_Z SDs of such sums, or
+# beyond SUPPORT_Z with a focus of change (a peak beyond FOCUS_Z, below) inside: a piece too small for
+# its sum to stand out is judged by its peak, with a sum that moved the same way.  Set on the same
+# head scanned twice (benchmarks/longitudinal.py): lower, a blurred session's small bright spots
+# read as lesions that disappeared.
 CHANGE_Z = 8.0
 SUPPORT_Z = 2.0
 # Foci the network did not see: the change smoothed a little, beyond this many robust SDs ...
@@ -252,6 +258,8 @@ def sum_spread(change, tissue):
         full = ndimage.uniform_filter(tissue.astype(np.float32), side)[::every, ::every, ::every] >= 0.95
         if full.sum() >= 20:
             table.append((side**3, robust_sd(sums[full])))
+    if not table:
+        raise ValueError("too little normal-appearing tissue lies deep in every session's brain to measure change")
     return np.array(table)
 
 
@@ -307,10 +315,10 @@ def change_foci(change, before, after, tissue, quiet, allowed, known, zooms):
 
 
 def lesion_change_z(change, excess, tissue, quiet, around, count, zooms):
-    """For each lesion neighbourhood (labels 1..``count`` of ``around``), its summed ``change`` in
-    SDs of such sums where nothing changed: the SD of a sum over as many voxels (``sum_spread``),
-    raised by :func:`spread_ratio` near the lesion, and by ``CONTRAST_TOLERANCE`` of the lesion's
-    summed ``excess`` over white matter."""
+    """For each neighbourhood (labels 1..``count`` of ``around``), its summed ``change`` in SDs of
+    such sums where nothing changed: the SD of a sum over as many voxels (:func:`sum_spread`),
+    raised by :func:`spread_ratio` there, and by ``CONTRAST_TOLERANCE`` of the summed ``excess`` of
+    its lesions over white matter."""
     index = np.arange(1, count + 1)
     sums = ndimage.sum_labels(change, around, index)
     voxels = np.maximum(ndimage.sum_labels(np.ones(change.shape, np.float32), around, index), 1)
@@ -335,14 +343,13 @@ def consistent_masks(flairs, brains, evidence, ventricles, covered, zooms, surro
 
     ``flairs``, ``brains``, ``evidence`` (:func:`wmh_evidence`): each session's, on one grid of
     ``zooms`` mm; ``ventricles``: the sessions' shared lateral ventricles; ``covered``: where every
-    session's field of view holds the brain (:func:`field_of_view`).  The foci that brightened
-    or faded between consecutive sessions (:func:`change_foci`) count as WMH evidence of the brighter
-    session.  Every lesion (a component of the union of the sessions' masks and of their mean
-    evidence) is judged between each two consecutive sessions: it changed where its summed
-    intensity change (:func:`lesion_change_z`) is beyond ``CHANGE_Z``, or beyond ``SUPPORT_Z`` with a
-    focus beyond ``FOCUS_Z`` inside, in the direction its evidence changed.  The sessions between two changes share the label of their mean evidence; a
-    changed lesion's sessions keep their own.  Returns the masks (components under
-    ``MIN_LESION_MM3`` removed), each pair's z of every lesion and the normalised FLAIRs."""
+    session's field of view holds the brain (:func:`field_of_view`); ``surround_mm``: how far around
+    a piece its intensity is summed.  The foci that brightened or faded between consecutive sessions
+    (:func:`change_foci`) count as WMH evidence of the brighter session.  Where two consecutive
+    sessions' evidence disagree, each piece is judged (:func:`disagreement_changed`); in each voxel,
+    the sessions between two changes share the label of their mean evidence, so that a changed piece
+    keeps each session's own.  Returns the masks (components under ``MIN_LESION_MM3`` removed) and
+    the normalised FLAIRs."""
     from bids_deepwmh.core.lesions import remove_small_components
 
     normal = normal_appearing(brains, evidence, ventricles, zooms)
@@ -364,9 +371,8 @@ def consistent_masks(flairs, brains, evidence, ventricles, covered, zooms, surro
     epochs = [np.zeros(flairs[0].shape, np.int8)]
     for k, (change, peak) in enumerate(zip(changes, peaks, strict=True)):
         before, after = (evidence[j] >= WMH_THRESHOLD for j in (k, k + 1))
-        epochs.append(epochs[-1] + disagreement_changed(change, peak, after & ~before, before & ~after,
-                                                        normalised[k:k + 2], tissue, quiet, brain, zooms,
-                                                        surround_mm))
+        epochs.append(epochs[-1] + disagreement_changed(change, peak, before, after, normalised[k:k + 2], tissue,
+                                                        quiet, brain, zooms, surround_mm))
     voxel_mm3 = float(np.prod(zooms))
     masks = []
     for k in range(len(flairs)):
@@ -377,23 +383,24 @@ def consistent_masks(flairs, brains, evidence, ventricles, covered, zooms, surro
     return masks, normalised
 
 
-def disagreement_changed(change, peak, gained, lost, pair, tissue, quiet, brain, zooms, surround_mm):
-    """Boolean: the voxels where two consecutive sessions' WMH differ (``gained``: only the later
-    has WMH; ``lost``: only the earlier) because the brain changed.  Each 26-connected piece of
-    either is judged with its surroundings (:func:`lesion_change_z`): its summed intensity change in
-    its own direction beyond ``CHANGE_Z``, or beyond ``SUPPORT_Z`` with a focus beyond ``FOCUS_Z``
-    (``peak``: the smoothed change in robust SDs) inside.  ``pair``: the two normalised FLAIRs."""
+def disagreement_changed(change, peak, before, after, pair, tissue, quiet, brain, zooms, surround_mm):
+    """Boolean: the voxels where two consecutive sessions' WMH (``before``, ``after``) differ
+    because the brain changed.  Each 26-connected piece that only the later has (gained) or only the
+    earlier (lost) is judged with its surroundings (:func:`lesion_change_z`): its summed intensity
+    change in its own direction beyond ``CHANGE_Z``, or beyond ``SUPPORT_Z`` with a focus beyond
+    ``FOCUS_Z`` (``peak``: the smoothed change in robust SDs) inside.  ``pair``: the two normalised
+    FLAIRs, whose lesions' excess over white matter bounds a contrast change."""
     from bids_deepwmh.core.lesions import label_components
 
-    gains, gain_count = label_components(gained)
-    losses, loss_count = label_components(lost)
-    pieces = np.where(lost, losses + gain_count, gains)
+    gains, gain_count = label_components(after & ~before)
+    losses, loss_count = label_components(before & ~after)
+    pieces = np.where(before & ~after, losses + gain_count, gains)
     count = gain_count + loss_count
     if count == 0:
         return np.zeros(change.shape, bool)
     direction = np.r_[np.ones(gain_count), -np.ones(loss_count)]
     _, around, _ = lesion_neighbourhoods(pieces > 0, surround_mm, brain, zooms, labels=pieces)
-    excess = np.clip((pair[0] + pair[1]) / 2 - 1, 0, None) * (pieces > 0)
+    excess = np.clip((pair[0] + pair[1]) / 2 - 1, 0, None) * (before | after)
     z = direction * lesion_change_z(change, excess, tissue, quiet, around, count, zooms)
     index = np.arange(1, count + 1)
     strongest = np.where(direction > 0, ndimage.maximum(peak, pieces, index), -ndimage.minimum(peak, pieces, index))

@@ -10,7 +10,7 @@ from bids_deepwmh.reports.figures import SUPRATENTORIAL
 
 # Outline colours of the change dseg's labels, named in the captions (reports-spec.yml).
 CHANGE_COLOURS = {1: "#39e639", 2: "#ff9f1a", 3: "#4fc3ff", 4: "#4fc3ff"}  # new, enlarging, shrinking, disappeared
-WMH_COLOUR = "#ffffff"  # every other WMH, faint
+WMH_COLOUR = "#c58cff"  # every WMH of the session, faint
 FIGURE_SLICES = 5
 MIN_SLICE_GAP_MM = 8.0  # slices chosen for their changes lie at least this far apart
 
@@ -64,7 +64,7 @@ def change_figure(flairs, brain_masks, wmh_masks, change_dsegs, labels, out_file
     for row, k in zip(axes, slices, strict=True):
         for column, (ax, image, mask, change) in enumerate(zip(row, images, masks, changes, strict=True)):
             ax.imshow(image[crop + (k,)].T, origin="lower", cmap="gray", vmin=0, vmax=vmax, interpolation="none")
-            _contour(ax, mask[crop + (k,)], WMH_COLOUR, linewidths=0.5, alpha=0.45)
+            _contour(ax, mask[crop + (k,)], WMH_COLOUR, linewidths=0.6, alpha=0.7)
             if change is not None:
                 for label, colour in CHANGE_COLOURS.items():
                     _contour(ax, change[crop + (k,)] == label, colour, linewidths=1.0,

@@ -18,9 +18,11 @@ from bids_deepwmh.utils.status import SERIES_ATTRIBUTE
 from bids_deepwmh.workflows.outputs import VOLUMES_SIDECAR
 
 CHANGE_RULE = (
-    "Lesions are the 26-connected components of the union of the two sessions' consistent WMH masks "
-    "in subject space: new (absent before), disappeared (absent after), enlarging or shrinking (by at "
-    f"least {ENLARGING_FRACTION:.0%} of the former volume and at least {MIN_CHANGE_MM3:g} mm3), else stable."
+    "Lesions are the 26-connected components of the union of the two sessions' consistent WMH masks in subject "
+    "space; a lesion is new (absent before), disappeared (absent after), enlarging or shrinking (by at least "
+    f"{ENLARGING_FRACTION:.0%} of its former volume and at least {MIN_CHANGE_MM3:g} mm3), else stable. In a lesion "
+    f"of both sessions, every piece of at least {MIN_CHANGE_MM3:g} mm3 it gained is labelled enlarging and every "
+    "piece it lost shrinking, whatever the lesion's class."
 )
 CONSISTENT_DESCRIPTION = (
     "WMH judged with the participant's other sessions in view, in subject space: where a lesion's summed "
@@ -35,7 +37,7 @@ CHANGE_TABLE_SIDECAR = {
     "volume_before_mm3": {"Description": "Lesion volume in the previous session", "Units": "mm^3"},
     "volume_after_mm3": {"Description": "Lesion volume in this session", "Units": "mm^3"},
     "changed_mm3": {"Description": "Volume of its voxels labelled new, enlarging (gained), shrinking (lost) or "
-                    "disappeared (former) in the change dseg", "Units": "mm^3"},
+                    "disappeared (former) in the change dseg (subject space)", "Units": "mm^3"},
     "region": {"Description": "periventricular when most of its voxels lie within 10 mm of the lateral "
                "ventricles, else deep"},
     **{f"subject_{a}_mm": {"Description": f"Centroid, subject-space {a} coordinate", "Units": "mm"} for a in "xyz"},
@@ -54,18 +56,19 @@ LONGITUDINAL_SIDECAR = {
                                       "(label-WMH_morph.tsv)", "Units": "mL"},
     "compared_with": {"Description": "The previous compared session, that the change columns are against"},
     **{key: value for name in ("new", "enlarging", "shrinking", "disappeared") for key, value in (
-        (f"{name}_wmh_count", {"Description": f"Number of {name} lesions since the previous compared session"}),
-        (f"{name}_wmh_volume_ml", {"Description": f"Volume of the voxels labelled {name} in the change dseg",
-                                   "Units": "mL"}),
+        (f"{name}_wmh_count", {"Description": f"Number of lesions classed {name} since the previous compared "
+                               "session"}),
+        (f"{name}_wmh_volume_ml", {"Description": f"Volume of the voxels labelled {name} in the change dseg "
+                                   "(subject space)", "Units": "mL"}),
     )},
     "stable_wmh_count": {"Description": "Number of stable lesions since the previous compared session"},
 }
 
 
 CHANGE_DESCRIPTION = (
-    "WMH change since the previous compared session (ComparedWith), on this FLAIR's grid: 1 new, 2 enlarging (the "
-    "voxels gained), 3 shrinking (the voxels lost), 4 disappeared (its former voxels), 5 stable (the rest of every "
-    "lesion). " + CHANGE_RULE
+    "WMH change since the previous compared session (ComparedWith), on this FLAIR's grid: 1 new, 2 enlarging (voxels "
+    "a lesion gained), 3 shrinking (voxels a lesion lost), 4 disappeared (a lesion's former voxels), 5 stable (the "
+    "rest of every lesion). " + CHANGE_RULE
 )
 
 
