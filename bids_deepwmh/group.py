@@ -1,5 +1,5 @@
-"""The group level: one table of every scan's WMH volumes and quality flags, the group report,
-and agreement with manual masks."""
+"""The group level: one table of every scan's WMH volumes and quality flags, one of each
+participant's change across sessions, the group report, and agreement with manual masks."""
 
 import json
 import logging
@@ -128,6 +128,50 @@ def agreement_rows(output_dir, manual_dir, config):
     return rows
 
 
+CHANGE_COLUMNS = ("participant_id", "series", "sessions_compared", "first_session", "last_session", "years",
+                  "first_wmh_volume_ml", "last_wmh_volume_ml", "wmh_change_ml", "wmh_change_ml_per_year",
+                  *(f"{name}_wmh_{what}" for name in ("new", "enlarging", "shrinking", "disappeared")
+                    for what in ("count", "volume_ml")))
+
+
+def _participant_change(table, rows):
+    """One row of ``group_longitudinal.tsv``: a participant's change from the first to the last
+    compared session (its ``desc-longitudinal_morph.tsv`` rows), the lesions counted over every pair."""
+    compared = [r for r in rows if r["status"] == "compared"]
+    first, last = compared[0], compared[-1]
+    years = float(last["years_since_first"]) if last["years_since_first"] not in ("", "n/a") else float("nan")
+    change = float(last["wmh_volume_ml"]) - float(first["wmh_volume_ml"])
+    summary = {"participant_id": table.name.split("_")[0], "series": table.name.removesuffix("_morph.tsv"),
+               "sessions_compared": len(compared), "first_session": first["session_id"],
+               "last_session": last["session_id"], "years": years, "first_wmh_volume_ml": first["wmh_volume_ml"],
+               "last_wmh_volume_ml": last["wmh_volume_ml"], "wmh_change_ml": round(change, 4),
+               "wmh_change_ml_per_year": round(change / years, 4) if years > 0 else float("nan")}
+    for name in ("new", "enlarging", "shrinking", "disappeared"):
+        summary[f"{name}_wmh_count"] = sum(int(r[f"{name}_wmh_count"]) for r in compared[1:])
+        summary[f"{name}_wmh_volume_ml"] = round(sum(float(r[f"{name}_wmh_volume_ml"]) for r in compared[1:]), 4)
+    return summary
+
+
+def collect_changes(output_dir, config):
+    """One row per participant series from the ``desc-longitudinal_morph.tsv`` tables."""
+    changes = []
+    for table in sorted(Path(output_dir).glob("sub-*/anat/sub-*_desc-longitudinal_morph.tsv")):
+        subject = table.name.split("_")[0][4:]
+        rows = read_tsv(table)
+        if (not config.participant_label or subject in config.participant_label) and \
+                sum(r["status"] == "compared" for r in rows) >= 2:
+            changes.append(_participant_change(table, rows))
+    return changes
+
+
+def _change_summary(changes):
+    per_year = [c["wmh_change_ml_per_year"] for c in changes if np.isfinite(c["wmh_change_ml_per_year"])]
+    return (f"change across sessions: {len(changes)} participant(s); WMH volume change (mL, first to last "
+            f"session): median {np.median([c['wmh_change_ml'] for c in changes]):.2f}"
+            + (f", per year (dated sessions, {len(per_year)}): median {np.median(per_year):.2f}" if per_year else "")
+            + f"; new lesions: {sum(c['new_wmh_count'] for c in changes)} in all\n")
+
+
 def run_group(config):
     """Write ``group_wmh.tsv`` and its summary (and ``group_agreement.tsv``); return 0."""
     output_dir = Path(config.output_dir)
@@ -140,6 +184,10 @@ def run_group(config):
                     "run the participant level first")
     write_atomic(output_dir / "group_wmh.tsv", table_text(ID_COLUMNS + VOLUME_COLUMNS + QUALITY_COLUMNS, rows))
     summary = _summary(rows)
+    changes = collect_changes(output_dir, config)
+    if changes:
+        write_atomic(output_dir / "group_longitudinal.tsv", table_text(CHANGE_COLUMNS, changes))
+        summary += _change_summary(changes)
     if config.manual_masks:
         if not Path(config.manual_masks).is_dir():
             raise UsageError(f"--manual-masks {config.manual_masks} is not a folder")
@@ -156,6 +204,7 @@ def run_group(config):
         if not agree:
             summary += f"agreement: no manual mask in {config.manual_masks} matches a scan\n"
     write_atomic(output_dir / "group_wmh_summary.txt", summary)
-    write_atomic(output_dir / "group_report.html", group_report_html(rows, read_participants(config.bids_dir), summary))
+    write_atomic(output_dir / "group_report.html",
+                 group_report_html(rows, read_participants(config.bids_dir), summary, changes))
     print(summary, end="")
     return 0

@@ -62,6 +62,7 @@ def test_every_flair_sessions_and_runs(layout):
 def test_labels_and_filters(layout):
     assert names(collect_flairs(layout, ["02"])) == ["sub-02_ses-1_acq-3D_FLAIR.nii"]
     assert len(collect_flairs(layout, ["01"], ["2"])) == 2
+    assert len(collect_flairs(layout, session_label=["2"])) == 2  # a session of every participant
     assert names(collect_flairs(layout, bids_filters={"flair": {"run": 2}})) == ["sub-01_ses-2_run-2_FLAIR.nii.gz"]
     assert len(collect_flairs(layout, bids_filters={"flair": {"run": None}})) == 2
     assert names(collect_flairs(layout, bids_filters={"flair": {"acquisition": "3D"}})) == [

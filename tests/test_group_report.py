@@ -75,3 +75,22 @@ def test_group_report_of_outputs_without_fazekas_grades():
     html = group_report_html(rows, {}, "summary")
     _assert_well_formed(html)
     assert "Fazekas" not in html
+
+
+def _change(participant, change, years):
+    return {"participant_id": participant, "series": f"{participant}_desc-longitudinal", "sessions_compared": 2,
+            "first_session": "ses-1", "last_session": "ses-2", "years": years, "first_wmh_volume_ml": 2.0,
+            "last_wmh_volume_ml": 2.0 + change, "wmh_change_ml": change,
+            "wmh_change_ml_per_year": change / years if years == years else float("nan"),
+            **{f"{name}_wmh_count": 1 for name in ("new", "enlarging", "shrinking", "disappeared")}}
+
+
+def test_group_report_shows_the_change_per_participant():
+    rows = [_row("sub-01", "ses-1", 2.0), _row("sub-01", "ses-2", 3.5), _row("sub-02", "ses-1", 2.0),
+            _row("sub-02", "ses-2", 1.0)]
+    html = group_report_html(rows, {}, "summary", [_change("sub-01", 1.5, 2.0), _change("sub-02", -1.0, 0.5)])
+    _assert_well_formed(html)
+    assert "<h2>Change across sessions</h2>" in html and "<h2>Change per participant</h2>" in html
+    assert "mL per year" in html and 'href="sub-02.html"' in html
+    undated = group_report_html(rows, {}, "summary", [_change("sub-01", 1.5, float("nan"))])
+    assert "not every session is dated" in undated and "<td>n/a</td>" in undated

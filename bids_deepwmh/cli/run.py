@@ -166,11 +166,34 @@ def run_participant(config):
     if failures:
         logger.warning("%d step(s) failed; crash reports in %s", len(failures), config.output_dir / "logs")
     statuses = [scan_status(f, config.output_dir, failures) for f in flair_files]
+    changes = _run_longitudinal(config, statuses)
     _write_reports(config, flair_files, bundle, statuses)
     print(f"\nbids-deepwmh {__version__}: {len(flair_files)} scan(s)")
     for line in statuses:
         print(line.summary)
-    return 0 if all(s.ok for s in statuses) else 1
+    if changes:
+        print(f"change across sessions: {len(changes)} participant(s)")
+        for line in changes:
+            print(line.summary)
+    return 0 if all(s.ok for s in statuses + changes) else 1
+
+
+def _run_longitudinal(config, statuses):
+    """The change between the sessions of every participant scanned in two or more (a second graph
+    in the same work folder, so that a rerun resumes); one status per series of sessions."""
+    from bids_deepwmh.utils.sessions import session_series
+    from bids_deepwmh.utils.status import series_status
+    from bids_deepwmh.workflows.longitudinal import init_longitudinal_wf, longitudinal_table_path
+
+    series = session_series(config.bids_dir, config.output_dir, statuses)
+    compared = [s for s in series if len(s.usable) >= 2]
+    failures = {}
+    if compared:
+        logger.info("change across sessions: %d participant series", len(compared))
+        wf = init_longitudinal_wf(compared, config.output_dir, random_seed=config.random_seed)
+        failures = _run_graph(wf, config)
+    return [series_status(s, longitudinal_table_path(config.output_dir, s), failures, config.output_dir / "logs")
+            for s in series]
 
 
 def _write_reports(config, flair_files, bundle, statuses):

@@ -199,3 +199,59 @@ class ScanSummary(SimpleInterface):
         self._results["out_report"] = out_path(runtime, "summary.html")
         Path(self._results["out_report"]).write_text(html)
         return runtime
+
+
+class _LongitudinalFigureInputSpec(BaseInterfaceInputSpec):
+    flairs = traits.List(File(exists=True), mandatory=True, desc="subject-space FLAIRs, normalised (ConsistentWMH)")
+    brain_masks = traits.List(File(exists=True), mandatory=True, desc="brain masks (subject space)")
+    wmh_masks = traits.List(File(exists=True), mandatory=True, desc="consistent WMH masks (subject space)")
+    change_dsegs = traits.List(File(exists=True), mandatory=True, desc="change dsegs of the later sessions")
+    labels = traits.List(traits.Str, mandatory=True, desc="the sessions' names, in time order")
+
+
+class LongitudinalFigure(SimpleInterface):
+    """The sessions side by side in subject space, what changed outlined in colour."""
+
+    input_spec = _LongitudinalFigureInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.reports.longitudinal import change_figure
+
+        self._results["out_report"] = change_figure(self.inputs.flairs, self.inputs.brain_masks, self.inputs.wmh_masks,
+                                                    self.inputs.change_dsegs, self.inputs.labels,
+                                                    out_path(runtime, "change.svg"))
+        return runtime
+
+
+class _LongitudinalTableReportInputSpec(BaseInterfaceInputSpec):
+    table = File(exists=True, mandatory=True, desc="the longitudinal table (TSV)")
+
+
+class VolumeCurve(SimpleInterface):
+    """WMH volume across the sessions."""
+
+    input_spec = _LongitudinalTableReportInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.reports.longitudinal import volume_curve
+        from bids_deepwmh.utils.tables import read_tsv
+
+        self._results["out_report"] = volume_curve(read_tsv(self.inputs.table), out_path(runtime, "volumes.svg"))
+        return runtime
+
+
+class LongitudinalSummary(SimpleInterface):
+    """HTML fragment: the longitudinal table, one line per session."""
+
+    input_spec = _LongitudinalTableReportInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.reports.longitudinal import summary_html
+        from bids_deepwmh.utils.tables import read_tsv
+
+        self._results["out_report"] = out_path(runtime, "longitudinal.html")
+        Path(self._results["out_report"]).write_text(summary_html(read_tsv(self.inputs.table)))
+        return runtime

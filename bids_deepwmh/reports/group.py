@@ -40,8 +40,34 @@ def _frame(rows, participants):
     return frame
 
 
-def _plots(frame):
-    """(title, caption, svg) of every plot the data allow."""
+def _change_plots(changes):
+    """The change across sessions per participant (``group_longitudinal.tsv`` rows): WMH volume
+    change, per year where every participant's sessions are dated, and the new and enlarging lesions."""
+    import matplotlib.pyplot as plt
+
+    per_year = all(np.isfinite(_number(c["wmh_change_ml_per_year"])) for c in changes)
+    column, unit = ("wmh_change_ml_per_year", "mL per year") if per_year else ("wmh_change_ml", "mL")
+    names = [c["series"].removesuffix("_desc-longitudinal") for c in changes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.35 * len(changes) + 1.6), sharey=True)
+    left.barh(names, [_number(c[column]) for c in changes], color="#4c72b0")
+    left.axvline(0, color="0.4", lw=0.8)
+    left.set_xlabel(f"WMH volume change ({unit})")
+    left.invert_yaxis()
+    right.barh(names, [int(c["new_wmh_count"]) for c in changes], color="#39a839", label="new")
+    right.barh(names, [int(c["enlarging_wmh_count"]) for c in changes], left=[int(c["new_wmh_count"]) for c in changes],
+               color="#ff9f1a", label="enlarging")
+    right.set_xlabel("lesions")
+    right.legend(fontsize="small", frameon=False)
+    caption = ("Each participant's change from the first to the last compared session, from the consistent "
+               "segmentation (every session judged with the others in view): the WMH volume change "
+               + ("per year (acq_time in sessions.tsv)" if per_year else "(not every session is dated, so not per year)")
+               + ", and the new and enlarging lesions counted over every pair of consecutive sessions.")
+    return [("Change across sessions", caption, _svg(fig))]
+
+
+def _plots(frame, changes=()):
+    """(title, caption, svg) of every plot the data allow; ``changes``: the participants' change
+    across sessions (``group_longitudinal.tsv`` rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,6 +103,9 @@ def _plots(frame):
         ax.set_ylabel("WMH volume (mL)")
         plots.append(("WMH volume against age", "Each point is a scan, at the participant's age in participants.tsv;"
                       " the line is a least-squares fit, for orientation only.", _svg(fig)))
+    if changes:
+        plots.extend(_change_plots(changes))
+        return plots
     sessions = frame[frame["session_id"] != "n/a"]
     repeated = sessions.groupby("participant_id").filter(lambda g: g["session_id"].nunique() > 1)
     if not repeated.empty:
@@ -110,8 +139,9 @@ def _fazekas_plot(frame):
             _svg(fig))
 
 
-def group_report_html(rows, participants, summary):
-    """The whole group report as one self-contained HTML page."""
+def group_report_html(rows, participants, summary, changes=()):
+    """The whole group report as one self-contained HTML page; ``changes``: the participants' change
+    across sessions (``group_longitudinal.tsv`` rows)."""
     import jinja2
 
     from bids_deepwmh import __version__
@@ -126,5 +156,10 @@ def group_report_html(rows, participants, summary):
     table = [{c: r.get(c, "n/a") for c in columns} | {"report": f"{r['participant_id']}.html"}
              for _, r in frame.iterrows()]
     template = jinja2.Template(load("group-report.html.j2").read_text(), autoescape=True)
-    return template.render(version=__version__, summary=summary, plots=_plots(frame), flagged=flagged,
-                           columns=columns, table=table)
+    change_columns = ["series", "sessions_compared", "years", "first_wmh_volume_ml", "last_wmh_volume_ml",
+                      "wmh_change_ml", "wmh_change_ml_per_year", "new_wmh_count", "enlarging_wmh_count",
+                      "shrinking_wmh_count", "disappeared_wmh_count"]
+    change_table = [{c: ("n/a" if isinstance(row[c], float) and math.isnan(row[c]) else row[c]) for c in change_columns}
+                    | {"report": f"{row['participant_id']}.html"} for row in changes]
+    return template.render(version=__version__, summary=summary, plots=_plots(frame, changes), flagged=flagged,
+                           columns=columns, table=table, change_columns=change_columns, change_table=change_table)

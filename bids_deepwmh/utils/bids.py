@@ -46,7 +46,7 @@ PATH_PATTERNS = (
     "_{suffix<FLAIR|mask|probseg|dseg|morph|quality>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
     _ANAT + "_from-{from}_to-{to}_mode-{mode<image|points>|image}_{suffix<xfm>|xfm}{extension<.h5|.txt>}",
     "sub-{subject}/{datatype<figures>}/" + _SCAN + "[_space-{space}][_desc-{desc}]"
-    "_{suffix<FLAIR|mask|dseg|probseg>}{extension<.svg|.png|.html>}",
+    "_{suffix<FLAIR|mask|dseg|probseg|morph>}{extension<.svg|.png|.html>}",
 )
 SCAN_ENTITIES = ("subject", "session", "acquisition", "ceagent", "reconstruction", "run")
 
@@ -145,7 +145,8 @@ def collect_flairs(layout, participant_label=None, session_label=None, bids_filt
                 f"(it has: {', '.join(sorted(subjects)) or 'none'})"
             )
     if session_label:
-        sessions = layout.get_sessions(subject=participant_label or None)
+        # pybids reads subject=None as "files without a subject": leave the filter out instead.
+        sessions = layout.get_sessions(**({"subject": participant_label} if participant_label else {}))
         missing = sorted(set(session_label) - set(sessions))
         if missing:
             raise NoMatchError(
@@ -187,7 +188,7 @@ def write_dataset_description(output_dir, bids_dir):
 
 
 # Files that BIDS does not define (the validator would call them errors).
-BIDSIGNORE = ("*_xfm.h5", "*_xfm.json", "*_morph.tsv", "*_morph.json", "*_quality.json", "sub-*/figures",
+BIDSIGNORE = ("*_xfm.h5", "*_xfm.txt", "*_xfm.json", "*_morph.tsv", "*_morph.json", "*_quality.json", "sub-*/figures",
               "sub-*.html", "logs/", "group_*")
 
 

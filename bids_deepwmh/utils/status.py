@@ -96,3 +96,28 @@ def scan_status(flair_file, output_dir, failures):
         f"WMH {float(row['wmh_volume_ml']):.2f} mL in {row['wmh_count']} lesion(s), "
         f"brain {float(row['brain_volume_ml']):.0f} mL",
     )
+
+
+SERIES_ATTRIBUTE = "deepwmh_series"  # set on every node of a longitudinal branch: the table it writes
+
+
+def series_status(series, table, failures, log_dir):
+    """Whether the change across a participant's sessions (``series``) was measured, and what it found:
+    one line per session pair, or why it was not measured."""
+    crashed = sorted(name for name, node in failures.items() if getattr(node, SERIES_ATTRIBUTE, None) == str(table))
+    skipped = "; ".join(f"ses-{s.label} skipped: {s.reason}" for s in series.scans if not s.usable)
+    name = f"sub-{series.subject}"
+    if len(series.usable) < 2:
+        return ScanStatus(name, True, "change not measured: fewer than two sessions can be compared"
+                          + (f" ({skipped})" if skipped else ""))
+    if crashed:
+        return ScanStatus(name, False, f"change across sessions FAILED at {crashed[0].split('.')[-1]}: "
+                          f"{crash_reason(crashed[0], log_dir)}")
+    if not Path(table).exists():
+        return ScanStatus(name, False, "change across sessions not measured: an earlier failure stopped the run")
+    pairs = []
+    for row in read_tsv(table):
+        if row.get("compared_with") not in (None, "", "n/a"):
+            counts = ", ".join(f"{row[f'{c}_wmh_count']} {c}" for c in ("new", "enlarging", "shrinking", "disappeared"))
+            pairs.append(f"{row['compared_with']} -> {row['session_id']}: {counts}")
+    return ScanStatus(name, True, "; ".join(pairs + ([skipped] if skipped else [])) + f" ({Path(table).name})")
