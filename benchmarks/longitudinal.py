@@ -32,6 +32,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 from bids_deepwmh.utils.tables import read_tsv
 
@@ -54,19 +55,11 @@ LESION_DEPTH_MM = 12.0
 SEED = 34
 
 
-def _rotation(angles_deg):
-    a, b, c = np.deg2rad(angles_deg)
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
 def head_motion(img, rng):
     """A 4x4 RAS matrix: the head turned and shifted about the centre of the field of view."""
     centre = img.affine @ np.r_[(np.array(img.shape[:3]) - 1) / 2, 1]
     motion = np.eye(4)
-    motion[:3, :3] = _rotation(rng.uniform(-TURN_DEG, TURN_DEG, 3))
+    motion[:3, :3] = Rotation.from_euler("xyz", rng.uniform(-TURN_DEG, TURN_DEG, 3), degrees=True).as_matrix()
     motion[:3, 3] = centre[:3] - motion[:3, :3] @ centre[:3] + rng.uniform(-SHIFT_MM, SHIFT_MM, 3)
     return motion
 

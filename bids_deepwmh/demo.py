@@ -99,10 +99,18 @@ def summary(bids_dir, out_dir):
                 lines.append(f"  {label:<22} Dice {float(rows[kind]['dice']):.3f}, {_mask_volume_ml(mask):6.2f} mL")
     if agreement:
         lines += textwrap.wrap(NOT_HELD_OUT, width=100)
+    changes = out_dir / "group_longitudinal.tsv"
+    for row in read_tsv(changes) if changes.exists() else []:
+        counts = ", ".join(f"{row[f'{name}_wmh_count']} {name}" for name in ("new", "enlarging", "shrinking",
+                                                                              "disappeared"))
+        lines.append(f"\nChange across sessions, {row['participant_id']} {row['first_session']} -> "
+                     f"{row['last_session']}: WMH {float(row['first_wmh_volume_ml']):.2f} -> "
+                     f"{float(row['last_wmh_volume_ml']):.2f} mL; lesions {counts} (group_longitudinal.tsv)")
     reports = sorted(str(p) for p in out_dir.glob("sub-*.html"))
     lines += ["", "Reports (open in a browser):", *(f"  participant: {p}" for p in reports),
               f"  group:       {out_dir / 'group_report.html'}",
-              f"Tables: {out_dir / 'group_wmh.tsv'}, {out_dir / 'group_agreement.tsv'}"]
+              f"Tables: {out_dir / 'group_wmh.tsv'}, {out_dir / 'group_agreement.tsv'}"
+              + (f", {changes}" if changes.exists() else "")]
     return "\n".join(lines)
 
 

@@ -12,19 +12,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 # FLAIR-like intensities relative to white matter.
 TISSUE_INTENSITY = {"WM": 1.0, "GM": 1.3, "CSF": 0.25}
 LESION_CONTRAST = 0.7  # a lesion core is this much brighter than white matter
 WM_SIGNAL = 400.0
-
-
-def _rotation(angles_deg):
-    a, b, c = np.deg2rad(angles_deg)
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 def synthetic_flair(seed, n_lesions=8, resolution=1):
@@ -61,7 +54,7 @@ def synthetic_flair(seed, n_lesions=8, resolution=1):
 
     # A random head pose, and LPS storage: what a scanner might write.
     pose = np.eye(4)
-    pose[:3, :3] = _rotation(rng.uniform(-6, 6, size=3))
+    pose[:3, :3] = Rotation.from_euler("xyz", rng.uniform(-6, 6, size=3), degrees=True).as_matrix()
     pose[:3, 3] = rng.uniform(-4, 4, size=3)
     flip = np.diag([-1.0, -1.0, 1.0, 1.0])
     flip[:2, 3] = np.array(image.shape[:2]) - 1

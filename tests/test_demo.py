@@ -70,5 +70,6 @@ def test_demo_runs_and_the_network_beats_the_anatomical_stage(tmp_path, template
     dice = {r["mask"]: float(r["dice"]) for r in read_tsv(out / "group_agreement.tsv")}
     assert dice["final"] > dice["anatomical"]
     assert f"Dice {dice['final']:.3f}" in printed and f"Dice {dice['anatomical']:.3f}" in printed
+    assert "Change across sessions, sub-01 ses-1 -> ses-2: WMH " in printed  # one patient scanned twice
     for report in ("sub-01.html", "sub-lj26.html", "group_report.html"):
         assert (out / report).is_file() and str(out / report) in printed

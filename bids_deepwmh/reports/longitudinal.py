@@ -6,13 +6,14 @@ from html import escape
 import nibabel as nib
 import numpy as np
 
-from bids_deepwmh.reports.figures import BRAIN_SPAN
 
 # Outline colours of the change dseg's labels, named in the captions (reports-spec.yml).
 CHANGE_COLOURS = {1: "#39e639", 2: "#ff9f1a", 3: "#4fc3ff", 4: "#4fc3ff"}  # new, enlarging, shrinking, disappeared
 WMH_COLOUR = "#c58cff"  # every WMH of the session, faint
+CHANGED_LABELS = tuple(CHANGE_COLOURS)  # the slices with most of these voxels are shown first
 FIGURE_SLICES = 5
 MIN_SLICE_GAP_MM = 8.0  # slices chosen for their changes lie at least this far apart
+CEREBRUM_SPAN = (0.3, 0.95)  # the part of the brains' height the other slices spread over: where WMH live
 
 
 def _contour(ax, mask, colour, **style):
@@ -20,7 +21,7 @@ def _contour(ax, mask, colour, **style):
         ax.contour(mask.T.astype(float), levels=[0.5], colors=[colour], **style)
 
 
-def figure_slices(brain, changed, count=FIGURE_SLICES, span=BRAIN_SPAN):
+def figure_slices(brain, changed, count=FIGURE_SLICES, span=CEREBRUM_SPAN):
     """Axial slice indices of a subject-space grid (1 mm, world-aligned): those with the most
     ``changed`` voxels first (``MIN_SLICE_GAP_MM`` apart), the rest spread over ``span`` of the
     brain's height; bottom to top."""
@@ -54,7 +55,7 @@ def change_figure(flairs, brain_masks, wmh_masks, change_dsegs, labels, out_file
     masks = [np.asanyarray(nib.load(path).dataobj) > 0 for path in wmh_masks]
     changes = [None] + [np.asanyarray(nib.load(path).dataobj) for path in change_dsegs]
     brain = np.logical_or.reduce([np.asanyarray(nib.load(path).dataobj) > 0 for path in brain_masks])
-    changed = np.logical_or.reduce([np.isin(c, (1, 2)) for c in changes[1:]])
+    changed = np.logical_or.reduce([np.isin(c, CHANGED_LABELS) for c in changes[1:]])
     slices = figure_slices(brain, changed)
     box = [np.flatnonzero(brain.any(axis=tuple(a for a in range(3) if a != axis))) for axis in (0, 1)]
     crop = tuple(slice(max(b[0] - 3, 0), b[-1] + 4) for b in box)
@@ -104,6 +105,7 @@ def volume_curve(rows, out_file):
     fig, ax = plt.subplots(figsize=(6, 3.6))
     lines = (("wmh_volume_ml", "all WMH", "#222222", "-"), ("periventricular_wmh_volume_ml", "periventricular",
              "#d62020", "-"), ("deep_wmh_volume_ml", "deep", "#b89200", "-"),
+             ("infratentorial_wmh_volume_ml", "infratentorial", "#9d4edd", "-"),
              ("cross_sectional_wmh_volume_ml", "each session on its own", "#888888", "--"))
     for column, label, colour, style in lines:
         ax.plot(x, [_number(r[column]) for r in compared], style, marker="o", color=colour, label=label, lw=1.4)
