@@ -151,6 +151,10 @@ def test_change_across_sessions(study):
         ("ses-1", "compared", "n/a"), ("ses-2", "compared", "ses-1")]
     assert [r["acq_time"] for r in table] == list(SESSION_DATES.values())
     assert float(table[1]["years_since_first"]) == pytest.approx(1.5, abs=0.01)
+    for row in table:  # by region, the infratentorial one too, and graded, as the cross-sectional table
+        assert sum(float(row[f"{region}_wmh_volume_ml"]) for region in ("periventricular", "deep", "infratentorial")) \
+            == pytest.approx(float(row["wmh_volume_ml"]), abs=1e-3)
+        assert row["fazekas_periventricular"] in "0123" and row["fazekas_deep"] in "0123"
     assert int(table[1]["new_wmh_count"]) == sum(r["change"] == "new" for r in lesions)
     assert float(table[1]["new_wmh_volume_ml"]) == pytest.approx(
         sum(float(r["changed_mm3"]) for r in lesions if r["change"] == "new") / 1000, abs=1e-3)

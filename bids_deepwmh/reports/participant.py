@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
-from bids_deepwmh.core import fazekas
+from bids_deepwmh.core import fazekas, longitudinal
 from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.core.regions import PERIVENTRICULAR_MM
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
@@ -100,7 +100,18 @@ def methods_text(bundle, v):
         f"{fazekas.HALO_MM:g} mm halo, beyond it extending into the deep white matter [@scheltens]), deep from the "
         "in-plane diameter of the largest deep lesion in the cerebral white matter (under "
         f"{fazekas.CONFLUENCE_MM:g} mm punctate, up to {fazekas.CONFLUENT_MM:g} mm beginning confluence, larger "
-        "confluent [@ladis]). Figures were made with nilearn [@nilearn] and NiReports."
+        "confluent [@ladis]). For participants scanned in two or more sessions, each later session's brain was "
+        "registered to the first, rigidly (affinely where the brains' volumes differed by more than "
+        f"{longitudinal.RIGID_VOLUME_TOLERANCE:.0%}), in both directions and the answers averaged, and every session "
+        f"was resampled once into the sessions' mean position ({longitudinal.SUBJECT_SPACING_MM:g} mm) [@ants]. "
+        "Where two consecutive sessions' WMH disagreed, a piece of disagreement counted as change only where the "
+        "FLAIR's intensity change summed over it and its surroundings exceeded "
+        f"{longitudinal.CHANGE_Z:g} standard deviations of such sums in normal-appearing tissue (or "
+        f"{longitudinal.SUPPORT_Z:g} with a focus of change beyond {longitudinal.FOCUS_Z:g}); elsewhere both "
+        "sessions took the label of their mean WMH probability. Each lesion (26-connected component of two "
+        "consecutive sessions' masks) was labelled new, disappeared, enlarging or shrinking (by at least "
+        f"{longitudinal.ENLARGING_FRACTION:.0%} of its former volume and {longitudinal.MIN_CHANGE_MM3:g} mm^3), or "
+        "stable. Figures were made with nilearn [@nilearn] and NiReports."
     )
 
 
