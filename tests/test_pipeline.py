@@ -260,6 +260,23 @@ def test_a_failure_is_said_in_one_plain_sentence(tmp_path, traceback, expected):
         assert str(crash_file) in line  # where the exception is kept
 
 
+def test_a_failed_change_across_sessions_is_said_in_one_plain_sentence(tmp_path):
+    from types import SimpleNamespace
+
+    from bids_deepwmh.utils.sessions import Series, SessionScan
+    from bids_deepwmh.utils.status import SERIES_ATTRIBUTE, series_status
+
+    node = "longitudinal_wf.sub_01_wf.change_figure"
+    _crash(tmp_path / "logs", node, "KeyError: 'spacing'")
+    series = Series("01", tuple(SessionScan(k, f"sub-01/ses-{k}/anat/sub-01_ses-{k}_FLAIR.nii.gz") for k in "12"))
+    table = tmp_path / "sub-01_desc-longitudinal_morph.tsv"
+    failed = {node: SimpleNamespace(**{SERIES_ATTRIBUTE: str(table)})}
+    line = series_status(series, table, failed, tmp_path / "logs").summary
+    assert line.startswith("  sub-01: FAILED: change across sessions: the change figure step stopped on an "
+                           "unexpected error, described in ")
+    assert not EXCEPTION_NAME.search(line), line
+
+
 def test_group_level_tables_and_agreement(study, capsys):
     manual = study["bids"] / "derivatives" / "manual"
     code = run([str(study["bids"]), str(study["out"]), "group", "--manual-masks", str(manual)])

@@ -111,8 +111,7 @@ def series_status(series, table, failures, log_dir):
         return ScanStatus(name, True, "change not measured: fewer than two sessions can be compared"
                           + (f" ({skipped})" if skipped else ""))
     if crashed:
-        return ScanStatus(name, False, f"change across sessions FAILED at {crashed[0].split('.')[-1]}: "
-                          f"{crash_reason(crashed[0], log_dir)}")
+        return ScanStatus(name, False, f"change across sessions: {crash_reason(crashed[0], log_dir)}")
     if not Path(table).exists():
         return ScanStatus(name, False, "change across sessions not measured: an earlier failure stopped the run")
     pairs = []
