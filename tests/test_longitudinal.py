@@ -12,6 +12,7 @@ VOXEL_MM = 2.0  # the phantom's 64 x 72 x 60 voxels make a brain of about 1.2 L 
 AFFINE = np.diag([VOXEL_MM] * 3 + [1.0])
 AFFINE[:3, 3] = 0.3  # off the subject grid's whole millimetres: no voxel falls exactly between two of the phantom's
 NEW_BLOB = ((30, 44, 24), 2.5)  # centre (voxels), radius (voxels): about 520 mm3, in white matter
+SMALL_NEW_BLOB = ((30, 44, 24), 2.0)  # about 260 mm3
 
 
 def _session(image, brain, lesions, wm):
@@ -60,6 +61,22 @@ def test_one_new_blob_is_one_new_lesion_of_its_volume():
     assert np.count_nonzero(dseg == 1) == pytest.approx(new.sum() * VOXEL_MM**3, rel=0.1)
     assert sum(row["change"] == "stable" for row in rows) == len(BLOBS)
     assert np.array_equal(dseg == 5, found["masks"][0])  # the old lesions: the same voxels, all stable
+
+
+def test_a_new_blob_the_network_saw_only_in_part_is_new_in_full():
+    image, brain, wm, lesions = brain_phantom(seed=0)
+    new = blob(image.shape, *SMALL_NEW_BLOB) & wm & ~lesions
+    seen = np.zeros(new.shape, bool)
+    seen[SMALL_NEW_BLOB[0]] = True  # the network's mask holds the blob's centre voxel (8 mm3) and no more
+    second = brain_phantom(seed=1)[0] + 0.6 * new
+    _, dseg, rows, _, from_subject, grid = _follow([_session(image, brain, lesions, wm),
+                                                    _session(second, brain, lesions | seen, wm)])
+    changed = [row for row in rows if row["change"] != "stable"]
+    assert [row["change"] for row in changed] == ["new"]
+    blob_in_subject = longitudinal.to_subject(nib.Nifti1Image(new.astype(np.float32), AFFINE), grid,
+                                              from_subject[1]) >= 0.5
+    assert np.count_nonzero((dseg == 1) & blob_in_subject) >= 0.5 * blob_in_subject.sum()
+    assert not ((dseg == 1) & ~ndimage.binary_dilation(blob_in_subject, iterations=2)).any()
 
 
 def test_the_same_phantom_moved_and_resampled_is_unchanged():

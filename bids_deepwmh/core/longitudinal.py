@@ -182,7 +182,12 @@ NORMAL_DEPTH_MM = 8.0  # normal-appearing reference: brain deeper than this in e
 NORMAL_LESION_MARGIN_MM = 3.0  # ... and this far from any session's WMH
 CSF_LEVEL = 0.6  # of the normal-appearing median: darker voxels are CSF, left out of the reference
 BIAS_SMOOTHING_MM = 12.0  # a difference this smooth is what bias correction left, not a lesion
-LOCAL_SPREAD_MM = 10.0  # the difference's spread is measured this close to each lesion
+LOCAL_SPREAD_MM = 10.0  # the difference's spread is measured this close to each voxel ...
+# ... leaving out about this much around it: a focus the network missed is part of the "quiet"
+# tissue, and its own change would otherwise count as the noise it is measured against.
+# Set on the same head scanned twice and the synthetic new lesions (benchmarks/longitudinal.py):
+# 5 mm makes small bright spots of a blurred session read as lesions that disappeared.
+SPREAD_HOLE_MM = 3.0
 # A lesion's intensity is summed over it and its surroundings out to the coarsest voxel of the
 # sessions (at least this far): resampling moves intensity by up to a voxel but keeps its sum, so a
 # lesion blurred in one session and not in the other keeps its sum.
@@ -277,13 +282,22 @@ def lesion_neighbourhoods(lesions, surround_mm, allowed, zooms, labels=None):
     return labels, around, count
 
 
+def _around(array, zooms):
+    """``array`` averaged around each voxel, leaving the voxel out: a Gaussian of ``LOCAL_SPREAD_MM``
+    less the Gaussian of ``SPREAD_HOLE_MM`` scaled to the same weight at its centre (so the weight
+    is zero at the voxel and rises within about ``SPREAD_HOLE_MM`` of it)."""
+    return (_smooth(array, LOCAL_SPREAD_MM, zooms)
+            - (SPREAD_HOLE_MM / LOCAL_SPREAD_MM) ** 3 * _smooth(array, SPREAD_HOLE_MM, zooms))
+
+
 def spread_ratio(change, quiet, tissue, zooms):
     """How much more ``change`` varies near each voxel (RMS over the ``quiet`` voxels within about
-    ``LOCAL_SPREAD_MM``) than in the deep normal-appearing ``tissue`` (robust SD); at least 1."""
+    ``LOCAL_SPREAD_MM``, those within about ``SPREAD_HOLE_MM`` of it left out) than in the deep
+    normal-appearing ``tissue`` (robust SD); at least 1."""
     from bids_deepwmh.core.anatomical import robust_sd
 
-    local = np.sqrt(_smooth(np.where(quiet, change**2, 0), LOCAL_SPREAD_MM, zooms)
-                    / np.maximum(_smooth(quiet, LOCAL_SPREAD_MM, zooms), 1e-3))
+    local = np.sqrt(np.maximum(_around(np.where(quiet, change**2, 0), zooms), 0)
+                    / np.maximum(_around(quiet.astype(np.float32), zooms), 1e-3))
     return np.maximum(local / max(robust_sd(change[tissue]), 1e-6), 1.0)
 
 
@@ -299,9 +313,9 @@ def change_foci(change, before, after, tissue, quiet, allowed, known, zooms):
 
     smoothed = _smooth(change, FOCUS_SMOOTHING_MM, zooms)
     z = smoothed / max(robust_sd(smoothed[tissue]), 1e-6) / spread_ratio(smoothed, quiet, tissue, zooms)
-    touching = ndimage.binary_dilation(known, structure=np.ones((3, 3, 3), bool))
     foci = []
-    for sign, brighter in ((1, after), (-1, before)):
+    for sign, brighter, fainter_wmh in ((1, after, known[0]), (-1, before, known[1])):
+        touching = ndimage.binary_dilation(fainter_wmh, structure=np.ones((3, 3, 3), bool))
         signed = sign * smoothed
         candidates = (sign * z >= FOCUS_GROW_RATIO * FOCUS_Z) & (brighter >= FOCUS_LEVEL) & allowed
         labels, count = label_components(candidates)
@@ -361,9 +375,9 @@ def consistent_masks(flairs, brains, evidence, ventricles, covered, zooms, surro
     changes = [intensity_change(before, after, tissue, zooms)
                for before, after in zip(normalised[:-1], normalised[1:], strict=True)]
     evidence = [e.copy() for e in evidence]
-    known = np.logical_or.reduce([e >= WMH_THRESHOLD for e in evidence])
     peaks = []
     for k, change in enumerate(changes):
+        known = [evidence[j] >= WMH_THRESHOLD for j in (k, k + 1)]
         up, down, z = change_foci(change, normalised[k], normalised[k + 1], tissue, quiet, allowed, known, zooms)
         evidence[k + 1][up] = 1.0
         evidence[k][down] = 1.0
