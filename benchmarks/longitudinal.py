@@ -259,8 +259,9 @@ def score_new_lesions(out_dir, truth, label):
         near = np.linalg.norm(points - lesion["centre_mm"], axis=1) <= reach
         found.append(bool(near.any()))
         touched |= set(owner[near].tolist())
+    voxel_mm3 = float(np.prod(change.header.get_zooms()[:3]))
     return {"pair": label, "volumes_mm3": [lesion["volume_mm3"] for lesion in truth], "found": found,
-            "false_new": count - len(touched)}
+            "false_new": count - len(touched), "new_mm3": round(len(voxels) * voxel_mm3, 1)}
 
 
 def run_pairs(args):
@@ -283,10 +284,11 @@ def run_pairs(args):
               f"{r['consistent_difference_percent']:+.1f} % | {r['consistent_new_enlarging_ml']:.3f} | "
               f"{r['own_ml'][0]:.2f} / {r['own_ml'][1]:.2f} | {r['own_difference_percent']:+.1f} % | "
               f"{r['independent_new_enlarging_ml']:.3f} |")
-    print("| pair | synthetic lesions (mm3) | found as new | false new |\n|---|---|---|---|")
+    print("| pair | synthetic lesions (mm3) | found as new | false new | new (mm3) / added (mm3) |\n|---|---|---|---|---|")
     for r in new_lesions:
         sizes = ", ".join(f"{v:.0f}{'' if f else ' (missed)'}" for v, f in zip(r["volumes_mm3"], r["found"], strict=True))
-        print(f"| {r['pair']} | {sizes} | {sum(r['found'])}/{len(r['found'])} | {r['false_new']} |")
+        print(f"| {r['pair']} | {sizes} | {sum(r['found'])}/{len(r['found'])} | {r['false_new']} | "
+              f"{r['new_mm3']:.0f} / {sum(r['volumes_mm3']):.0f} |")
     big = [f for r in new_lesions for v, f in zip(r["volumes_mm3"], r["found"], strict=True) if v >= 10]
     print(f"lesions of 10 mm3 or more found as new: {sum(big)}/{len(big)}; false new per pair: "
           f"{sum(r['false_new'] for r in new_lesions) / len(new_lesions):.2f}")
