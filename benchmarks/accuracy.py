@@ -5,7 +5,9 @@ For each annotated dataset (one with ``derivatives/manual``), the participant le
 ``benchmarks/benchmark.py --out OUT``, is reused), then, per scan and manual mask (rater):
 Dice, lesion F1, HD95 and AVD of the network (``final``) and of the anatomical stage, the WMH
 volume against the manual one, and where ``derivatives/brainmask`` has a reference brain mask,
-the brain mask's Dice with it and the network's WMH volume outside it.
+the brain mask's Dice with it and the network's WMH volume outside it.  Also the volume of the
+ventricles' linings and caps (label 5 of the regions dseg), how much of it the rater drew, and the
+network's Dice without them (the convention of raters who leave them out).
 
     python benchmarks/accuracy.py [--data ../shared/data/bids] [--out bench] [--nprocs 2]
 """
@@ -63,6 +65,22 @@ def brain_rows(dataset, out_dir):
     return rows
 
 
+def lining_columns(wmh_path, manual):
+    """The ventricles' linings and caps of one scan against one manual mask: their volume, the
+    fraction of them the rater drew and the network's Dice without them."""
+    from bids_deepwmh.core.regions import VENTRICLE_LINING
+
+    wmh_img = nib.load(wmh_path)
+    wmh = np.asanyarray(wmh_img.dataobj) > 0
+    linings = np.asanyarray(nib.load(str(wmh_path).replace("label-WMH_mask", "desc-wmhregions_dseg")).dataobj) \
+        == VENTRICLE_LINING
+    drawn = np.asanyarray(manual.dataobj) > 0.5
+    voxel_ml = abs(np.linalg.det(wmh_img.affine[:3, :3])) / 1000.0
+    return {"lining_ml": round(linings.sum() * voxel_ml, 2),
+            "lining_drawn_fraction": round(float(drawn[linings].mean()), 2) if linings.any() else "",
+            "final_dice_without_linings": round(dice(wmh & ~linings, drawn), 3)}
+
+
 def score_dataset(dataset, out_dir):
     """One row per scan and manual mask, with both kinds of automatic mask side by side."""
     config = argparse.Namespace(participant_label=[], session_label=[])
@@ -78,7 +96,8 @@ def score_dataset(dataset, out_dir):
         wmh = derivative_path(out_dir, next(dataset.glob(f"sub-*/**/anat/{scan}_FLAIR.nii*")).relative_to(dataset),
                               label="WMH", suffix="mask", extension=".nii.gz")
         row = {"dataset": dataset.name, "scan": scan, "rater": rater,
-               "manual_ml": round(_volume_ml(nib.load(manual)), 2), "wmh_ml": round(_volume_ml(nib.load(wmh)), 2)}
+               "manual_ml": round(_volume_ml(nib.load(manual)), 2), "wmh_ml": round(_volume_ml(nib.load(wmh)), 2),
+               **lining_columns(wmh, nib.load(manual))}
         for kind in KINDS:
             row.update({f"{kind}_{m}": by_kind[kind][m] for m in METRICS if kind in by_kind})
         rows.append({**row, **brains.get(scan, {})})
@@ -109,6 +128,7 @@ def main():
         run_participant_level(dataset, out_dir, args.out / "work" / dataset.name, args.nprocs)
         rows.extend(score_dataset(dataset, out_dir))
     columns = ["dataset", "scan", "rater", *(f"{k}_{m}" for k in KINDS for m in METRICS), "manual_ml", "wmh_ml",
+               "lining_ml", "lining_drawn_fraction", "final_dice_without_linings",
                "brain_dice", "brain_ml", "reference_brain_ml", "wmh_outside_reference_brain_ml"]
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "accuracy.tsv", "w") as fh:
@@ -118,12 +138,13 @@ def main():
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
-    print("\n| set | pairs | network Dice | anatomical Dice | network lesion F1 | anatomical lesion F1 |\n"
-          "|---|---|---|---|---|---|")
+    print("\n| set | pairs | network Dice | anatomical Dice | network lesion F1 | anatomical lesion F1 | "
+          "network Dice without linings |\n|---|---|---|---|---|---|---|")
     for name in sorted({r["dataset"] for r in rows}):
         subset = [r for r in rows if r["dataset"] == name]
         print(f"| {name} | {len(subset)} | " + " | ".join(
-            _mean(subset, f"{k}_{m}") for m in ("dice", "lesion_f1") for k in KINDS) + " |")
+            _mean(subset, f"{k}_{m}") for m in ("dice", "lesion_f1") for k in KINDS)
+              + f" | {_mean(subset, 'final_dice_without_linings')} |")
 
 
 if __name__ == "__main__":

@@ -268,8 +268,22 @@ def test_volumes_match_the_regions():
         "deep_wmh_volume_ml": 0.024, "deep_wmh_count": 1, "deep_wmh_fraction_of_brain": 0.012,
         "infratentorial_wmh_volume_ml": 0.002, "infratentorial_wmh_count": 1,
         "infratentorial_wmh_fraction_of_brain": 0.001,
+        "ventricle_lining_wmh_volume_ml": 0.0, "ventricle_lining_wmh_count": 0,
+        "ventricle_lining_wmh_fraction_of_brain": 0.0,
         "lateral_ventricles_volume_ml": 0.0,
     }
+
+
+def test_linings_are_periventricular_and_counted_apart():
+    regions = np.zeros((10, 10, 10), np.uint8)
+    regions[1:3, 1:3, 1:3] = 1  # a periventricular lesion of 8 voxels ...
+    regions[1:3, 1:3, 3] = 5  # ... whose top is a lining (4 voxels)
+    regions[6, 6, 6:8] = 5  # a lining of its own, 2 voxels
+    values = wmh_volumes(regions, np.ones(regions.shape, bool), voxel_mm3=1.0,
+                         lesion_regions=["periventricular", "periventricular"])
+    assert values["wmh_volume_ml"] == values["periventricular_wmh_volume_ml"] == 0.014
+    assert values["ventricle_lining_wmh_volume_ml"] == 0.006
+    assert values["ventricle_lining_wmh_count"] == 2 and values["periventricular_wmh_count"] == 2
 
 
 def _noisy_head(sigma):

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from bids_deepwmh.core.anatomical import normalise
 from bids_deepwmh.core.metrics import dice
+from bids_deepwmh.core import regions
 from bids_deepwmh.core.regions import refine_ventricles
 from bids_deepwmh.interfaces.segmentation import RegionalWMH, WMHVolumes
 from bids_deepwmh.utils.tables import read_tsv
@@ -76,7 +77,7 @@ def test_regions_lesion_table_and_volumes(phantom):
     assert np.all(regions[infratentorial] == 4)
     assert dice(regions == 3, phantom["ventricles"]) > 0.95
     assert [r["name"] for r in read_tsv(regional.regions_table)] == ["periventricular", "deep", "lateral_ventricles",
-                                                                      "infratentorial"]
+                                                                      "infratentorial", "ventricle_lining"]
 
     rows = {r["region"]: r for r in read_tsv(regional.lesions)}
     assert sorted(rows) == ["deep", "infratentorial", "periventricular"]
@@ -105,3 +106,18 @@ def test_regions_lesion_table_and_volumes(phantom):
     assert (row["fazekas_periventricular"], row["fazekas_deep"]) == ("2", "1")
     assert float(row["wmh_volume_ml"]) == pytest.approx(phantom["lesions"].sum() / 1000)
     assert float(row["deep_wmh_fraction_of_brain"]) == pytest.approx(deep.sum() / phantom["brain"].sum(), abs=1e-6)
+
+
+def test_linings_and_caps_are_labelled_apart(phantom):
+    ventricles = phantom["ventricles"]
+    shell = ndimage.binary_dilation(ventricles, iterations=2) & ~ventricles
+    lining = shell & (np.indices(SHAPE)[0] >= 48) & (np.indices(SHAPE)[1] < 44)  # 2 mm thick, along the right one
+    halo, deep = _ball(*PERIVENTRICULAR_BLOB), _ball(*DEEP_BLOB)
+    wmh = lining | halo | deep
+    linings = regions.ventricle_linings(wmh, ventricles, (1.0, 1.0, 1.0))
+    assert np.array_equal(linings, lining)  # the halo reaches 6.5 mm from the wall, the deep blob 16 mm away
+    zone = regions.periventricular_zone(ventricles, (1.0, 1.0, 1.0))
+    dseg = regions.region_map(wmh, zone, ventricles, np.zeros(SHAPE, bool), linings)
+    assert np.all(dseg[lining] == regions.VENTRICLE_LINING) and np.all(dseg[halo] == 1) and np.all(dseg[deep] == 2)
+    (row,) = [r for r in regions.lesion_rows(dseg, 0.9 * wmh, np.eye(4)) if r["volume_mm3"] == lining.sum()]
+    assert row["region"] == "periventricular"

@@ -92,14 +92,16 @@ def lesion_diameter(voxels, zooms):
 
 def fazekas_grades(regions, white_matter, zooms):
     """:class:`FazekasGrades` of a regions dseg (:data:`bids_deepwmh.core.regions.REGION_LABELS`:
-    1 periventricular, 2 deep, 3 lateral ventricles; infratentorial WMH are not read) with the
+    1 periventricular, 2 deep, 3 lateral ventricles, 5 the ventricles' linings and caps;
+    infratentorial WMH are not read) with the
     boolean cerebral ``white_matter``, on a RAS grid of voxel size ``zooms`` (mm)."""
     zooms = tuple(float(z) for z in zooms)
-    if not np.isin(regions, (1, 2)).any():
+    cerebral = (1, 2, 5)  # periventricular, deep, linings and caps
+    if not np.isin(regions, cerebral).any():
         return FazekasGrades(0, 0, 0.0, 0.0)
     box = bounding_box(regions > 0)  # every lesion and the ventricles: where distances are read
     regions, white_matter = regions[box], np.asarray(white_matter, bool)[box]
-    labels, count = label_components((regions == 1) | (regions == 2))
+    labels, count = label_components(np.isin(regions, cerebral))
     distance = distance_to_surface(regions == 3, zooms)
     index = np.arange(1, count + 1)
     volumes = ndimage.sum_labels(labels > 0, labels, index) * float(np.prod(zooms))

@@ -7,7 +7,10 @@ template's ``seg-aseg`` brought to the scan).  Of the others, periventricular WM
 within 10 mm of the ventricles' wall (the 10 mm distance rule compared by Griffanti et al.,
 NeuroImage 2018; measured to the wall, not between voxel centres, so that a thick slice does
 not add half its thickness); deep WMH are the rest.  A lesion belongs to the region holding
-most of its voxels.
+most of its voxels.  Periventricular lesions that are only a lining or a cap of the ventricles
+(contiguous with their wall and reaching no farther than the Fazekas scale's grade 1 allows) are
+labelled apart: raters of small-vessel disease draw them, raters of multiple sclerosis leave them
+out, and their volume read on its own serves both.
 """
 
 import numpy as np
@@ -24,8 +27,17 @@ INFRATENTORIAL = (16, 7, 46, 8, 47, 15)
 CEREBRAL_CORTEX = (3, 42)  # aseg
 # aseg: cerebral white matter, its hypointensities and the corpus callosum
 CEREBRAL_WHITE_MATTER = (2, 41, 77, 251, 252, 253, 254, 255)
-REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles", 4: "infratentorial"}  # the regions dseg
-WMH_REGIONS = {1: "periventricular", 2: "deep", 4: "infratentorial"}  # the labels that are WMH
+VENTRICLE_LINING = 5  # the regions dseg's label of periventricular WMH that are a lining or cap
+REGION_LABELS = {1: "periventricular", 2: "deep", 3: "lateral_ventricles", 4: "infratentorial",
+                 VENTRICLE_LINING: "ventricle_lining"}  # the regions dseg
+WMH_REGIONS = {1: "periventricular", 2: "deep", 4: "infratentorial"}  # the regions a lesion is counted in
+WMH_LABELS = (1, 2, 4, VENTRICLE_LINING)  # the labels that are WMH
+
+
+def labels_of(region_label):
+    """The regions dseg's labels that make up a region of :data:`WMH_REGIONS`: the periventricular
+    WMH include their linings and caps."""
+    return (1, VENTRICLE_LINING) if region_label == 1 else (region_label,)
 
 
 def refine_ventricles(normalised, prior, brain, zooms):
@@ -59,12 +71,36 @@ def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
     return zone
 
 
-def region_map(wmh, zone, ventricles, infratentorial):
+def ventricle_linings(wmh, ventricles, zooms):
+    """The ``wmh`` voxels of lesions that line or cap the ventricles: 26-connected lesions within
+    the Fazekas scale's contact distance of the ventricles' wall, nine tenths of which lie no
+    farther from it than its grade 1 (caps or a pencil-thin lining) allows
+    (:mod:`~bids_deepwmh.core.fazekas`)."""
+    from bids_deepwmh.core.fazekas import CONTACT_MM, EXTENT_PERCENTILE, LINING_MM
+
+    wmh, ventricles = np.asarray(wmh, bool), np.asarray(ventricles, bool)
+    if not (wmh.any() and ventricles.any()):
+        return np.zeros(wmh.shape, bool)
+    labels, count = label_components(wmh)
+    distance = np.full(wmh.shape, 1e6, np.float32)  # beyond the box: farther than any lining reaches
+    box = bounding_box(ventricles, PERIVENTRICULAR_MM + max(zooms), zooms)
+    distance[box] = distance_to_surface(ventricles[box], zooms)
+    index = np.arange(1, count + 1)
+    touching = ndimage.minimum(distance, labels, index) <= CONTACT_MM
+    extent = ndimage.labeled_comprehension(distance, labels, index,
+                                           lambda d: np.percentile(d, EXTENT_PERCENTILE), np.float64, np.inf)
+    return np.r_[False, touching & (extent <= LINING_MM)][labels]
+
+
+def region_map(wmh, zone, ventricles, infratentorial, linings=None):
     """The regions dseg: 1 periventricular WMH, 2 deep WMH, 3 lateral ventricles, 4 infratentorial
-    WMH (``wmh`` in the boolean ``infratentorial`` brainstem and cerebellum), 0 elsewhere."""
+    WMH (``wmh`` in the boolean ``infratentorial`` brainstem and cerebellum), 5 periventricular WMH
+    of the boolean ``linings`` (:func:`ventricle_linings`), 0 elsewhere."""
     regions = np.zeros(wmh.shape, np.uint8)
     regions[ventricles] = 3
     regions[wmh & zone] = 1
+    if linings is not None:
+        regions[wmh & zone & linings] = VENTRICLE_LINING
     regions[wmh & ~zone] = 2
     regions[wmh & infratentorial] = 4
     return regions
@@ -81,7 +117,7 @@ def lesion_rows(regions, probability, affine, to_template=None):
     ``affine`` maps voxels to scanner millimetres (RAS); ``to_template`` maps an (n, 3) array of
     scanner RAS millimetres to template millimetres (None leaves the template columns empty).
     """
-    wmh = np.isin(regions, tuple(WMH_REGIONS))
+    wmh = np.isin(regions, WMH_LABELS)
     if not wmh.any():
         return []
     box = bounding_box(wmh)  # the lesions' bounding box: all that counts
@@ -89,7 +125,8 @@ def lesion_rows(regions, probability, affine, to_template=None):
     labels, count = label_components(wmh)
     index = np.arange(1, count + 1)
     voxels = ndimage.sum_labels(wmh, labels, index)
-    fractions = {label: ndimage.sum_labels(regions == label, labels, index) / voxels for label in WMH_REGIONS}
+    fractions = {label: ndimage.sum_labels(np.isin(regions, labels_of(label)), labels, index) / voxels
+                 for label in WMH_REGIONS}
     periventricular = fractions[1]
     majority = np.argmax(np.stack(list(fractions.values())), axis=0)  # ties: the first, as listed
     centroids = np.array(ndimage.center_of_mass(wmh, labels, index)).reshape(-1, 3) + [b.start for b in box]

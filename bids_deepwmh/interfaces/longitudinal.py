@@ -118,7 +118,9 @@ class ConsistentWMH(SimpleInterface):
         self._results.update({key: [] for key in names})
         for k, (mask, brain, flair) in enumerate(zip(found["masks"], found["brains"], found["normalised"],
                                                      strict=True)):
-            region_map = regions.region_map(mask, zone, found["ventricles"] & ~mask, infratentorial)
+            ventricles = found["ventricles"] & ~mask
+            region_map = regions.region_map(mask, zone, ventricles, infratentorial, regions.ventricle_linings(
+                mask & ~infratentorial, ventricles, voxel_sizes(grid)))
             images = {"wmh_masks": like(mask, grid, np.uint8), "brain_masks": like(brain, grid, np.uint8),
                       "regions": like(region_map, grid, np.uint8), "flairs": like(flair, grid)}
             for key, img in images.items():
@@ -154,7 +156,7 @@ class WMHChange(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core import longitudinal
         from bids_deepwmh.core.images import like
-        from bids_deepwmh.core.regions import INFRATENTORIAL, WMH_REGIONS
+        from bids_deepwmh.core.regions import INFRATENTORIAL, WMH_LABELS
         from bids_deepwmh.utils.tables import write_tsv
 
         grid = nib.load(self.inputs.regions[0])
@@ -166,7 +168,7 @@ class WMHChange(SimpleInterface):
                   [{"index": k, "name": v} for k, v in longitudinal.CHANGE_LABELS.items()])
         self._results.update({key: [] for key in ("dsegs", "subject_dsegs", "tables", "labels")})
         for k in range(1, len(dsegs)):
-            before, after = (np.isin(d, tuple(WMH_REGIONS)) for d in (dsegs[k - 1], dsegs[k]))
+            before, after = (np.isin(d, WMH_LABELS) for d in (dsegs[k - 1], dsegs[k]))
             change, rows = longitudinal.change_map(before, after, grid.affine, periventricular, infratentorial)
             from_subject = longitudinal.read_transform(self.inputs.transforms[k])
             native = nib.load(self.inputs.session_grids[k])
@@ -211,7 +213,7 @@ class LongitudinalTable(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_deepwmh.core.fazekas import fazekas_grades
         from bids_deepwmh.core.longitudinal import LONGITUDINAL_COLUMNS, change_summary
-        from bids_deepwmh.core.regions import CEREBRAL_WHITE_MATTER, WMH_REGIONS, lesion_rows
+        from bids_deepwmh.core.regions import CEREBRAL_WHITE_MATTER, WMH_LABELS, lesion_rows
         from bids_deepwmh.core.volumes import wmh_volumes
         from bids_deepwmh.utils.sessions import years_between
         from bids_deepwmh.utils.tables import read_tsv, write_tsv
@@ -231,7 +233,7 @@ class LongitudinalTable(SimpleInterface):
                 regions_file, brain_file, own_table = next(compared)
                 img = nib.load(regions_file)
                 regions = np.asanyarray(img.dataobj)
-                wmh = np.isin(regions, tuple(WMH_REGIONS)).astype(np.float32)
+                wmh = np.isin(regions, WMH_LABELS).astype(np.float32)
                 lesion_regions = [r["region"] for r in lesion_rows(regions, wmh, img.affine)]
                 voxel_mm3 = float(abs(np.linalg.det(img.affine[:3, :3])))
                 row.update(wmh_volumes(regions, _mask(brain_file), voxel_mm3, lesion_regions))

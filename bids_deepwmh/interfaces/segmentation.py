@@ -99,8 +99,10 @@ class RegionalWMH(SimpleInterface):
         aseg = np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32))
         prior = np.isin(aseg, regions.LATERAL_VENTRICLES)
         ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
+        infratentorial = np.isin(aseg, regions.INFRATENTORIAL)
         region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles,
-                                        np.isin(aseg, regions.INFRATENTORIAL))
+                                        infratentorial, regions.ventricle_linings(wmh & ~infratentorial, ventricles,
+                                                                                  zooms))
         rows = regions.lesion_rows(
             region_map, nib.load(self.inputs.probseg).get_fdata(dtype=np.float32), flair.affine,
             lambda points: points_to_template(points, self.inputs.inverse_transform),

@@ -8,9 +8,9 @@ import numpy as np
 
 from bids_deepwmh.core.images import voxel_aligned, voxel_sizes
 
-# Outline colours of the regions dseg's labels (periventricular, deep, ventricles, infratentorial), named in
-# the captions.
-REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff", 4: "#c77dff"}
+# Outline colours of the regions dseg's labels (periventricular, deep, ventricles, infratentorial, the
+# ventricles' linings and caps), named in the captions.
+REGION_COLOURS = {1: "#ff3b3b", 2: "#ffd21f", 3: "#30c8ff", 4: "#c77dff", 5: "#ff8c00"}
 DISPLAY_MM = 1.0  # figures are drawn on voxels at least this large: finer ones only slow the plotting
 DPI = 150  # each mosaic row is about 1500 pixels wide: sharp on screens, quick to draw
 VIEW_CUTS = 7  # slices per view of the brain-mask and registration figures, as nireports draws them

@@ -47,6 +47,7 @@ def _quality_banner(record):
 _OUT_OF_DISTRIBUTION_GRADES = (" <strong>This scan is out of distribution</strong> (above): its grades, like its volumes, "
                                "may count what is not WMH.")
 _REGION_ROWS = (("all WMH", "wmh"), ("periventricular (within 10 mm of the lateral ventricles)", "periventricular_wmh"),
+                ("&nbsp;&nbsp;of which linings and caps of the ventricles (up to 5 mm)", "ventricle_lining_wmh"),
                 ("deep (the rest of the cerebrum)", "deep_wmh"), ("infratentorial (brainstem and cerebellum)",
                                                                   "infratentorial_wmh"))
 

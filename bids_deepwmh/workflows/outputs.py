@@ -11,9 +11,12 @@ from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_M
 from bids_deepwmh.interfaces.bids import DerivativesDataSink
 from bids_deepwmh.interfaces.utils import ApplyTransform, ToSourceGrid
 
-_REGION = {"periventricular": "periventricular WMH (within 10 mm of the lateral ventricles' wall)",
+_REGION = {"periventricular": "periventricular WMH (within 10 mm of the lateral ventricles' wall, their linings "
+                              "and caps included)",
            "deep": "deep WMH (further than 10 mm from the lateral ventricles' wall, above the tentorium)",
            "infratentorial": "infratentorial WMH (brainstem and cerebellum)"}
+_LINING = (f"the WMH lesions that only line or cap the lateral ventricles (within {fazekas.CONTACT_MM:g} mm of "
+           f"their wall, 90 percent of their volume within {fazekas.LINING_MM:g} mm: Fazekas grade 1)")
 VOLUMES_SIDECAR = {
     "wmh_volume_ml": {"Description": "Total WMH volume", "Units": "mL"},
     "wmh_count": {"Description": "Number of WMH lesions (26-connected components)"},
@@ -24,6 +27,10 @@ VOLUMES_SIDECAR = {
         (f"{region}_wmh_count", {"Description": f"Number of lesions with most of their voxels in {text}"}),
         (f"{region}_wmh_fraction_of_brain", {"Description": f"Volume of {text} divided by brain volume"}),
     )},
+    "ventricle_lining_wmh_volume_ml": {"Description": f"Volume of {_LINING}, part of the periventricular WMH; "
+                                       "multiple sclerosis raters usually leave these out", "Units": "mL"},
+    "ventricle_lining_wmh_count": {"Description": f"Number of {_LINING}"},
+    "ventricle_lining_wmh_fraction_of_brain": {"Description": f"Volume of {_LINING} divided by brain volume"},
     "lateral_ventricles_volume_ml": {"Description": "Volume of the lateral ventricles (template's aseg brought to "
                                      "the FLAIR, refined on its CSF)", "Units": "mL"},
     "fazekas_periventricular": {
