@@ -1,4 +1,5 @@
-"""End to end on real FLAIRs from ../shared/data/bids, all in one run (skipped when the folder is absent).
+"""End to end on real FLAIRs from ../shared/data/bids, in one run with test_quality.py's (``conftest.real_run``;
+skipped when the folder is absent).
 
 - ``dev-annotated`` sub-msl14 ses-1: 1 mm, skull-stripped, with an expert mask; this scan was
   used neither for the bundled reference nor for training the bundled network: its Dice is held out.
@@ -17,6 +18,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import REAL_CASES, REAL_TUMOURS
 
 from bids_deepwmh.cli.run import run
 from bids_deepwmh.utils.bids import derivative_path
@@ -26,39 +28,9 @@ from bids_deepwmh.utils.bids import derivative_path
 HELD_OUT_DICE_FLOOR = 0.70
 ANATOMICAL_DICE_FLOOR = 0.70
 
-CASES = {  # name: (dataset, FLAIR)
-    "msl14": ("dev-annotated", "sub-msl14/ses-1/anat/sub-msl14_ses-1_FLAIR.nii.gz"),
-    "2d": ("openms-long", "sub-20/ses-2/anat/sub-20_ses-2_FLAIR.nii.gz"),
-    "thick": ("misc", "sub-thick/anat/sub-thick_FLAIR.nii.gz"),
-    "tr5": ("dev-native", "sub-tr5/anat/sub-tr5_FLAIR.nii.gz"),
-}
-TUMOURS = ("sub-bratsmet/anat/sub-bratsmet_FLAIR.nii.gz", "sub-tcgadu/anat/sub-tcgadu_FLAIR.nii.gz")
+CASES, TUMOURS = REAL_CASES, REAL_TUMOURS
 BRAIN_VOLUME_TOLERANCE = 0.10  # of the reference brain mask's volume
 BRAIN_DICE_FLOOR = 0.94
-
-
-@pytest.fixture(scope="module")
-def real_run(shared_bids, templateflow_home, tmp_path_factory):
-    """Every real scan of this module in one run (two at a time): the cases and the tumours linked
-    from ../shared, ``dev-fazekas/sub-u19`` written as is (``sub-clean``) and degraded
-    (``sub-degraded``, ``phantoms.degraded``)."""
-    from phantoms import degraded
-
-    root = tmp_path_factory.mktemp("real")
-    bids_dir = root / "bids"
-    linked = [(shared_bids / dataset / flair, flair) for dataset, flair in CASES.values()]
-    linked += [(shared_bids / "tumour" / flair, flair) for flair in TUMOURS]
-    for source, flair in linked:
-        (bids_dir / flair).parent.mkdir(parents=True)
-        (bids_dir / flair).symlink_to(source)
-    source = nib.load(shared_bids / "dev-fazekas" / "sub-u19" / "anat" / "sub-u19_FLAIR.nii.gz")
-    for label, img in (("clean", source), ("degraded", degraded(source))):
-        (bids_dir / f"sub-{label}" / "anat").mkdir(parents=True)
-        nib.save(img, bids_dir / f"sub-{label}" / "anat" / f"sub-{label}_FLAIR.nii.gz")
-    (bids_dir / "dataset_description.json").write_text(json.dumps({"Name": "real scans", "BIDSVersion": "1.10.0"}))
-    out, work = root / "out", root / "work"
-    code = run([str(bids_dir), str(out), "participant", "-w", str(work), "--nprocs", "2", "--skip-bids-validation"])
-    return {"code": code, "bids": bids_dir, "out": out, "work": work}
 
 
 @pytest.fixture(params=sorted(CASES))
