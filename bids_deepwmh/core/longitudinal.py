@@ -192,6 +192,12 @@ SPREAD_HOLE_MM = 3.0
 # sessions (at least this far): resampling moves intensity by up to a voxel but keeps its sum, so a
 # lesion blurred in one session and not in the other keeps its sum.
 MIN_LESION_SURROUND_MM = 3.0
+# The first and last slices of an acquisition differ in contrast (inflow, incomplete inversion in a 2D
+# FLAIR): change is not judged within this many of a session's slices (its coarsest voxel) of the
+# edge of its field of view, beyond the surroundings above.  Seen on openms-long sub-03, where a
+# bright cerebellar edge 8 mm inside the first session's field of view read as a lesion that
+# disappeared.
+FOV_EDGE_SLICES = 2
 BOX_SIDES = (3, 5, 7, 9, 13, 17, 21, 29)  # voxels: the boxes whose sums give the noise of a sum
 # Sessions differ in how bright a lesion is against white matter by a few per cent (protocol,
 # bias correction, partial volume): over a large lesion that is more than noise.  A lesion's sum
@@ -428,7 +434,8 @@ def subject_space_wmh(flairs, brains, evidence, ventricles, from_subject, grid):
     ``flairs``, ``brains``, ``evidence`` (:func:`wmh_evidence`) and ``ventricles``: nibabel images of
     each session on its own grid (time order); ``from_subject``: each session's matrix from
     subject-space points to its own; ``grid``: the subject-space grid.  Lesions are summed over their
-    surroundings out to the coarsest session's voxel (resampling moves intensity that far).  Returns
+    surroundings out to the coarsest session's voxel (resampling moves intensity that far), and
+    change is judged only that far and ``FOV_EDGE_SLICES`` slices inside every field of view.  Returns
     the consistent masks, the brains, the sessions' shared lateral ventricles and the normalised
     FLAIRs in subject space."""
     from bids_deepwmh.core.images import voxel_sizes
@@ -437,7 +444,7 @@ def subject_space_wmh(flairs, brains, evidence, ventricles, from_subject, grid):
     moved = {name: [to_subject(img, grid, m) for img, m in zip(images, from_subject, strict=True)]
              for name, images in (("flairs", flairs), ("brains", brains), ("evidence", evidence),
                                   ("ventricles", ventricles))}
-    covered = np.logical_and.reduce([field_of_view(img, grid, m, surround)
+    covered = np.logical_and.reduce([field_of_view(img, grid, m, surround + FOV_EDGE_SLICES * voxel_sizes(img).max())
                                      for img, m in zip(flairs, from_subject, strict=True)])
     brain_masks = [b >= 0.5 for b in moved["brains"]]
     shared_ventricles = np.mean(moved["ventricles"], axis=0) >= 0.5
