@@ -114,7 +114,7 @@ def test_linings_and_caps_are_labelled_apart(phantom):
     lining = shell & (np.indices(SHAPE)[0] >= 48) & (np.indices(SHAPE)[1] < 44)  # 2 mm thick, along the right one
     halo, deep = _ball(*PERIVENTRICULAR_BLOB), _ball(*DEEP_BLOB)
     wmh = lining | halo | deep
-    linings = regions.ventricle_linings(wmh, ventricles, (1.0, 1.0, 1.0))
+    linings = regions.ventricle_linings(wmh, regions.wall_distance(ventricles, (1.0, 1.0, 1.0)))
     assert np.array_equal(linings, lining)  # the halo reaches 6.5 mm from the wall, the deep blob 16 mm away
     zone = regions.periventricular_zone(ventricles, (1.0, 1.0, 1.0))
     dseg = regions.region_map(wmh, zone, ventricles, np.zeros(SHAPE, bool), linings)

@@ -61,30 +61,32 @@ def refine_ventricles(normalised, prior, brain, zooms):
     return refined if refined.sum() >= 0.25 * prior.sum() else prior
 
 
-def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
-    """Voxels within ``distance_mm`` of the ventricles' wall (:func:`distance_to_surface`)."""
+def wall_distance(ventricles, zooms, reach_mm=PERIVENTRICULAR_MM):
+    """Each voxel's distance (mm) to the ventricles' wall (:func:`distance_to_surface`), measured
+    within ``reach_mm`` of the ventricles; voxels beyond get 1e6."""
     ventricles = np.asarray(ventricles, bool)
-    zone = np.zeros(ventricles.shape, bool)
+    distance = np.full(ventricles.shape, 1e6, np.float32)
     if ventricles.any():
-        box = bounding_box(ventricles, distance_mm + max(zooms), zooms)
-        zone[box] = distance_to_surface(ventricles[box], zooms) <= distance_mm
-    return zone
+        box = bounding_box(ventricles, reach_mm + max(zooms), zooms)
+        distance[box] = distance_to_surface(ventricles[box], zooms)
+    return distance
 
 
-def ventricle_linings(wmh, ventricles, zooms):
-    """The ``wmh`` voxels of lesions that line or cap the ventricles: 26-connected lesions within
-    the Fazekas scale's contact distance of the ventricles' wall, nine tenths of which lie no
-    farther from it than its grade 1 (caps or a pencil-thin lining) allows
+def periventricular_zone(ventricles, zooms, distance_mm=PERIVENTRICULAR_MM):
+    """Voxels within ``distance_mm`` of the ventricles' wall (:func:`wall_distance`)."""
+    return wall_distance(ventricles, zooms, distance_mm) <= distance_mm
+
+
+def ventricle_linings(wmh, distance):
+    """The ``wmh`` voxels of lesions that line or cap the ventricles (``distance``: :func:`wall_distance`):
+    26-connected lesions within the Fazekas scale's contact distance of the ventricles' wall, nine
+    tenths of which lie no farther from it than its grade 1 (caps or a pencil-thin lining) allows
     (:mod:`~bids_deepwmh.core.fazekas`)."""
     from bids_deepwmh.core.fazekas import CONTACT_MM, EXTENT_PERCENTILE, LINING_MM
 
-    wmh, ventricles = np.asarray(wmh, bool), np.asarray(ventricles, bool)
-    if not (wmh.any() and ventricles.any()):
-        return np.zeros(wmh.shape, bool)
     labels, count = label_components(wmh)
-    distance = np.full(wmh.shape, 1e6, np.float32)  # beyond the box: farther than any lining reaches
-    box = bounding_box(ventricles, PERIVENTRICULAR_MM + max(zooms), zooms)
-    distance[box] = distance_to_surface(ventricles[box], zooms)
+    if count == 0:
+        return np.zeros(labels.shape, bool)
     index = np.arange(1, count + 1)
     touching = ndimage.minimum(distance, labels, index) <= CONTACT_MM
     extent = ndimage.labeled_comprehension(distance, labels, index,

@@ -120,7 +120,7 @@ class ConsistentWMH(SimpleInterface):
                                                      strict=True)):
             ventricles = found["ventricles"] & ~mask
             region_map = regions.region_map(mask, zone, ventricles, infratentorial, regions.ventricle_linings(
-                mask & ~infratentorial, ventricles, voxel_sizes(grid)))
+                mask & ~infratentorial, regions.wall_distance(ventricles, voxel_sizes(grid))))
             images = {"wmh_masks": like(mask, grid, np.uint8), "brain_masks": like(brain, grid, np.uint8),
                       "regions": like(region_map, grid, np.uint8), "flairs": like(flair, grid)}
             for key, img in images.items():

@@ -100,9 +100,9 @@ class RegionalWMH(SimpleInterface):
         prior = np.isin(aseg, regions.LATERAL_VENTRICLES)
         ventricles = regions.refine_ventricles(normalised, prior, brain, zooms) & ~wmh
         infratentorial = np.isin(aseg, regions.INFRATENTORIAL)
-        region_map = regions.region_map(wmh, regions.periventricular_zone(ventricles, zooms), ventricles,
-                                        infratentorial, regions.ventricle_linings(wmh & ~infratentorial, ventricles,
-                                                                                  zooms))
+        distance = regions.wall_distance(ventricles, zooms)
+        region_map = regions.region_map(wmh, distance <= regions.PERIVENTRICULAR_MM, ventricles, infratentorial,
+                                        regions.ventricle_linings(wmh & ~infratentorial, distance))
         rows = regions.lesion_rows(
             region_map, nib.load(self.inputs.probseg).get_fdata(dtype=np.float32), flair.affine,
             lambda points: points_to_template(points, self.inputs.inverse_transform),
