@@ -44,17 +44,30 @@ def _follow(sessions):
     return found, dseg, rows, to_sessions, from_subject, grid
 
 
-def test_one_new_blob_is_one_new_lesion_of_its_volume():
+def _new_blob(spec, seen_only_centre=False):
+    """Two sessions of the phantom, the second with a new blob (``spec``: centre, radius) in white
+    matter, which the second session's WMH evidence holds whole or only at its centre voxel.
+    Returns the chain's results (:func:`_follow`), the lesions that changed, the blob, and the blob
+    in subject space (resampled as every mask is, 1 mm voxels)."""
     image, brain, wm, lesions = brain_phantom(seed=0)
-    new = blob(image.shape, *NEW_BLOB) & wm & ~lesions
+    new = blob(image.shape, *spec) & wm & ~lesions
+    seen = new
+    if seen_only_centre:
+        seen = np.zeros(new.shape, bool)
+        seen[spec[0]] = True
     second = brain_phantom(seed=1)[0] + 0.6 * new
     found, dseg, rows, _, from_subject, grid = _follow([_session(image, brain, lesions, wm),
-                                                        _session(second, brain, lesions | new, wm)])
+                                                        _session(second, brain, lesions | seen, wm)])
     changed = [row for row in rows if row["change"] != "stable"]
-    assert [row["change"] for row in changed] == ["new"]
-    # Its volume is the blob's, resampled into subject space as every mask is (1 mm voxels).
     blob_in_subject = longitudinal.to_subject(nib.Nifti1Image(new.astype(np.float32), AFFINE), grid,
                                               from_subject[1]) >= 0.5
+    return found, dseg, rows, changed, new, blob_in_subject
+
+
+def test_one_new_blob_is_one_new_lesion_of_its_volume():
+    found, dseg, rows, changed, new, blob_in_subject = _new_blob(NEW_BLOB)
+    assert [row["change"] for row in changed] == ["new"]
+    # Its volume is the blob's, resampled into subject space as every mask is (1 mm voxels).
     assert changed[0]["volume_after_mm3"] == np.count_nonzero(dseg == 1)
     assert np.count_nonzero(dseg == 1) == pytest.approx(blob_in_subject.sum(), rel=0.05)
     assert np.count_nonzero((dseg == 1) & blob_in_subject) >= 0.9 * blob_in_subject.sum()
@@ -64,17 +77,9 @@ def test_one_new_blob_is_one_new_lesion_of_its_volume():
 
 
 def test_a_new_blob_the_network_saw_only_in_part_is_new_in_full():
-    image, brain, wm, lesions = brain_phantom(seed=0)
-    new = blob(image.shape, *SMALL_NEW_BLOB) & wm & ~lesions
-    seen = np.zeros(new.shape, bool)
-    seen[SMALL_NEW_BLOB[0]] = True  # the network's mask holds the blob's centre voxel (8 mm3) and no more
-    second = brain_phantom(seed=1)[0] + 0.6 * new
-    _, dseg, rows, _, from_subject, grid = _follow([_session(image, brain, lesions, wm),
-                                                    _session(second, brain, lesions | seen, wm)])
-    changed = [row for row in rows if row["change"] != "stable"]
+    # the network's mask holds the blob's centre voxel (8 mm3) and no more
+    _, dseg, _, changed, _, blob_in_subject = _new_blob(SMALL_NEW_BLOB, seen_only_centre=True)
     assert [row["change"] for row in changed] == ["new"]
-    blob_in_subject = longitudinal.to_subject(nib.Nifti1Image(new.astype(np.float32), AFFINE), grid,
-                                              from_subject[1]) >= 0.5
     assert np.count_nonzero((dseg == 1) & blob_in_subject) >= 0.5 * blob_in_subject.sum()
     assert not ((dseg == 1) & ~ndimage.binary_dilation(blob_in_subject, iterations=2)).any()
 
