@@ -176,6 +176,22 @@ def test_reference_raises_the_bar_where_normal_tissue_is_bright():
     assert knowing[lesions].mean() < 0.3 * flat[lesions].mean()
 
 
+def test_only_the_lowest_slices_whose_csf_is_not_nulled_are_found():
+    image, brain, wm, _ = brain_phantom()
+    normalised = anatomical.normalise(image, brain, wm.astype(np.float32))
+    lowest, top = np.flatnonzero(brain.any((0, 1)))[[0, -1]]
+    around = near_mask(brain, (1, 1, 1), 2.0) & ~brain
+    inflow = normalised.copy()
+    inflow[..., lowest][around[..., lowest] | brain[..., lowest]] = 2.5  # CSF bright, as on a T2w
+    assert anatomical.unnulled_slices(normalised, brain, np.eye(4)) == (2, [])
+    assert anatomical.unnulled_slices(inflow, brain, np.eye(4)) == (2, [lowest])
+    flipped = np.diag([1.0, 1.0, -1.0, 1.0])  # the lowest slice last on the grid
+    assert anatomical.unnulled_slices(inflow[..., ::-1], brain[..., ::-1], flipped) == (2, [SHAPE[2] - 1 - lowest])
+    bright_top = normalised.copy()
+    bright_top[..., top][brain[..., top]] = 2.5  # lesions at the top of the field of view are kept
+    assert anatomical.unnulled_slices(bright_top, brain, np.eye(4)) == (2, [])
+
+
 def test_small_components_are_removed():
     mask = np.zeros((20, 20, 20), bool)
     mask[2, 2, 2] = True  # 1 mm3

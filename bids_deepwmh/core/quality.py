@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from bids_deepwmh.core.anatomical import robust_sd
+from bids_deepwmh.core.anatomical import UNNULLED_EDGE_SLICES, robust_sd
 from bids_deepwmh.core.brainmask import PLAUSIBLE_BRAIN_ML, RETRY_MIN_DICE, ROUGH_TEMPLATE_MIN_DICE
 from bids_deepwmh.core.images import deeper_than
 from bids_deepwmh.core.lesions import label_components
@@ -81,6 +81,11 @@ CHECKS = (
           "the registration may be wrong, or the scan holds other pathology"),
     Check("slice_thickness_mm", "Largest voxel dimension", high=8.0,
           meaning="slices thicker than 8 mm: lesions smaller than a slice are missed and volumes are coarse"),
+    Check("unnulled_csf_slices",
+          "Lowest slices whose CSF is not nulled (CSF flowing in from the spinal canal was never inverted, the "
+          "inflow artefact of 2D FLAIRs): no WMH is called in them", high=UNNULLED_EDGE_SLICES - 1,
+          meaning="the lowest slices look like a T2w, not a FLAIR: WMH there, and a slice above them that is not "
+          "nulled either, are not judged; look at the lowest slices"),
     Check("brain_coverage", "Fraction of the template's brain tissue that has signal in the scan", low=0.9,
           meaning="part of the brain is outside the field of view or has no signal: WMH there are missed"),
     Check("wm_csf_contrast",

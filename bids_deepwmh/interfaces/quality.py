@@ -23,6 +23,7 @@ class _QualityFlagsInputSpec(BaseInterfaceInputSpec):
     coverage_tissue = traits.List(File(exists=True), mandatory=True,
                                   desc="template WM and GM probsegs on the grid where coverage is measured")
     outside_tissue_ml = traits.Float(mandatory=True, desc="WMH the network found outside where WMH can be")
+    unnulled_slice_count = traits.Int(mandatory=True, desc="lowest slices whose CSF is not nulled (AnatomicalWMH)")
     brain_extraction = traits.Dict(mandatory=True, desc="how the brain mask was made (its sidecar's fields)")
 
 
@@ -78,6 +79,7 @@ class QualityFlags(SimpleInterface):
             "brain_template_dice": dice(brain, load_mask(self.inputs.template_brain)),
             "wmh_outside_tissue_ml": self.inputs.outside_tissue_ml,
             "slice_thickness_mm": max(zooms),
+            "unnulled_csf_slices": self.inputs.unnulled_slice_count,
             "brain_coverage": quality.brain_coverage(in_template, template_tissue),
             "wm_csf_contrast": wm_csf,
             "gm_wm_contrast": gm_wm,

@@ -21,12 +21,15 @@ class _AnatomicalWMHOutputSpec(TraitedSpec):
     score = File(exists=True, desc="one-sided hyperintensity z-score")
     network_score = File(exists=True, desc="the score as the network reads it: 0 in the template's cortex")
     wmh_mask = File(exists=True, desc="binary WMH mask")
+    unnulled_slices = File(exists=True, desc="the lowest slices whose CSF is not nulled (no WMH judged there)")
+    unnulled_slice_count = traits.Int(desc="how many such slices")
 
 
 class AnatomicalWMH(SimpleInterface):
     """Voxels far brighter than normal-appearing brains, in white and deep grey matter; and the
     score the network reads, which says nothing in the cortex, where this stage never calls WMH
-    (given there, it made the network mark a bright cortical ribbon as lesions)."""
+    (given there, it made the network mark a bright cortical ribbon as lesions).  The lowest slices
+    whose CSF is not nulled (``anatomical.unnulled_slices``) score 0."""
 
     input_spec = _AnatomicalWMHInputSpec
     output_spec = _AnatomicalWMHOutputSpec
@@ -44,9 +47,12 @@ class AnatomicalWMH(SimpleInterface):
         expected, spread = (img.get_fdata(dtype=np.float32)
                             for img in reference_volumes(nib.load(self.inputs.reference)))
         normalised = anatomical.normalise(flair.get_fdata(dtype=np.float32), brain, wm_probability)
-        score = anatomical.hyperintensity_score(
+        axis, indices = anatomical.unnulled_slices(normalised, brain, flair.affine)
+        unnulled = np.zeros(normalised.shape, bool)
+        np.moveaxis(unnulled, axis, 0)[indices] = True
+        score = np.where(unnulled, 0, anatomical.hyperintensity_score(
             normalised, brain, wm_probability, expected, spread, flair.header.get_zooms()[:3]
-        )
+        ))
         wmh = anatomical.segment(score, allowed & brain, flair.header.get_zooms()[:3])
         cortex = np.isin(np.rint(nib.load(self.inputs.aseg).get_fdata(dtype=np.float32)), CEREBRAL_CORTEX)
         self._results.update(
@@ -54,7 +60,10 @@ class AnatomicalWMH(SimpleInterface):
             score=out_path(runtime, "score.nii.gz"),
             network_score=out_path(runtime, "network_score.nii.gz"),
             wmh_mask=out_path(runtime, "wmh.nii.gz"),
+            unnulled_slices=out_path(runtime, "unnulled_slices.nii.gz"),
+            unnulled_slice_count=len(indices),
         )
+        nib.save(like(unnulled, flair, np.uint8), self._results["unnulled_slices"])
         nib.save(like(normalised, flair), self._results["normalised"])
         nib.save(like(score, flair), self._results["score"])
         nib.save(like(np.where(cortex, 0, score), flair), self._results["network_score"])
@@ -164,6 +173,7 @@ class _LearnedWMHInputSpec(BaseInterfaceInputSpec):
     network_score = File(exists=True, mandatory=True,
                          desc="anatomical score as the network reads it (AnatomicalWMH): its second input when the "
                          "model takes it")
+    unnulled_slices = File(exists=True, mandatory=True, desc="slices whose CSF is not nulled (AnatomicalWMH): no WMH")
     model = traits.Directory(exists=True, mandatory=True, desc="model bundle")
     use_gpu = traits.Bool(False, usedefault=True, desc="run on CUDA when present (a GPU node for Nipype)")
     mirror = traits.Bool(False, usedefault=True, desc="average the 8 mirrored predictions")
@@ -176,8 +186,9 @@ class _LearnedWMHOutputSpec(TraitedSpec):
 
 
 class LearnedWMH(SimpleInterface):
-    """The trained network's WMH probability and mask, kept to the tissue where WMH can be; the
-    mask also loses the faint partial-volume rims of its lesions (``lesions.trim_faint_rims``)."""
+    """The trained network's WMH probability and mask, none in slices whose CSF is not nulled, kept
+    to the tissue where WMH can be; the mask also loses the faint partial-volume rims of its lesions
+    (``lesions.trim_faint_rims``)."""
 
     input_spec = _LearnedWMHInputSpec
     output_spec = _LearnedWMHOutputSpec
@@ -194,6 +205,8 @@ class LearnedWMH(SimpleInterface):
             bundle, flair, nib.load(self.inputs.brain_mask), nib.load(self.inputs.network_score),
             bundle_forward(bundle, self.inputs.use_gpu), self.inputs.mirror,
         )
+        unnulled = np.asanyarray(nib.load(self.inputs.unnulled_slices).dataobj) > 0
+        probability, mask = np.where(unnulled, 0, probability), mask & ~unnulled
         tissue = np.asanyarray(nib.load(self.inputs.tissue).dataobj) > 0
         probability, mask, outside_ml = keep_where_wmh_can_be(
             bundle, probability, mask, tissue, score.get_fdata(dtype=np.float32), flair

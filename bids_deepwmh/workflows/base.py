@@ -77,6 +77,7 @@ def init_single_flair_wf(flair_file, output_dir, bundle, *, omp_nthreads=1, use_
         (segmentation_wf, quality_wf, [
             ("outputnode.normalised", "inputnode.normalised"),
             ("outputnode.outside_tissue_ml", "inputnode.outside_tissue_ml"),
+            ("outputnode.unnulled_slice_count", "inputnode.unnulled_slice_count"),
         ]),
         (preprocessing_wf, outputs_wf, [
             ("outputnode.flair", "inputnode.flair"),

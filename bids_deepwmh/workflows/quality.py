@@ -12,11 +12,13 @@ def init_quality_wf(output_dir, source_file, name="quality_wf"):
     """Inputs on the conformed grid: the ``normalised`` FLAIR, ``brain_mask``, the priors
     ``reference``, ``wm_probability``, ``gm_probability``, ``aseg``, ``template_brain`` and
     ``right_hemisphere``; the ``forward_transform`` with the registration ``similarity``, the
-    network's ``outside_tissue_ml`` and the ``brain_extraction`` (the brain mask's sidecar fields).
+    network's ``outside_tissue_ml``, the ``unnulled_slice_count`` and the ``brain_extraction`` (the
+    brain mask's sidecar fields).
     Writes ``*_quality.json``; output ``quality`` (its path)."""
     wf = pe.Workflow(name=name)
     fields = ["normalised", "brain_mask", "reference", "wm_probability", "gm_probability", "aseg", "template_brain",
-              "right_hemisphere", "forward_transform", "similarity", "outside_tissue_ml", "brain_extraction"]
+              "right_hemisphere", "forward_transform", "similarity", "outside_tissue_ml", "unnulled_slice_count",
+              "brain_extraction"]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["quality"]), name="outputnode")
     quality = pe.Node(

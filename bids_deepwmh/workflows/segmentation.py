@@ -12,7 +12,8 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
     Outputs on the FLAIR's (conformed) grid: ``wmh_mask`` and ``probseg`` from the network of
     ``bundle``, kept to the ``wmh_tissue`` (with ``outside_tissue_ml``, what the network found
     elsewhere), ``anatomical_mask`` and ``score`` from the anatomical stage with the ``normalised``
-    FLAIR it scored, the ``regions`` dseg (periventricular, deep, ventricles, infratentorial) with
+    FLAIR it scored and the ``unnulled_slice_count`` (lowest slices whose CSF is not nulled, where
+    neither stage calls WMH), the ``regions`` dseg (periventricular, deep, ventricles, infratentorial) with
     its ``regions_table``, the ``lesions`` table and ``volumes`` (a one-row TSV of the final mask,
     in total and by region, with its Fazekas grades)."""
     wf = pe.Workflow(name=name)
@@ -23,7 +24,8 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
     )
     outputnode = pe.Node(
         niu.IdentityInterface(fields=["wmh_mask", "probseg", "outside_tissue_ml", "anatomical_mask", "score",
-                                      "normalised", "regions", "regions_table", "lesions", "volumes"]),
+                                      "normalised", "unnulled_slice_count", "regions", "regions_table", "lesions",
+                                      "volumes"]),
         name="outputnode",
     )
     anatomical = pe.Node(AnatomicalWMH(), name="anatomical_wmh", mem_gb=2)
@@ -46,9 +48,10 @@ def init_segmentation_wf(bundle, *, use_gpu=False, mirror=False, name="segmentat
         (regional, volumes, [("regions", "regions"), ("lesions", "lesions")]),
         (learned, outputnode, [("wmh_mask", "wmh_mask"), ("probseg", "probseg"),
                                ("outside_tissue_ml", "outside_tissue_ml")]),
-        (anatomical, learned, [("score", "score"), ("network_score", "network_score")]),
+        (anatomical, learned, [("score", "score"), ("network_score", "network_score"),
+                               ("unnulled_slices", "unnulled_slices")]),
         (anatomical, outputnode, [("wmh_mask", "anatomical_mask"), ("score", "score"),
-                                  ("normalised", "normalised")]),
+                                  ("normalised", "normalised"), ("unnulled_slice_count", "unnulled_slice_count")]),
         (regional, outputnode, [("regions", "regions"), ("regions_table", "regions_table"), ("lesions", "lesions")]),
         (volumes, outputnode, [("out_tsv", "volumes")]),
     ])  # fmt: skip
