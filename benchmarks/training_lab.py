@@ -166,7 +166,8 @@ def evaluation_scans(work_roots, data, teacher=None):
                      "score": seg / "anatomical_wmh" / "score.nii.gz",
                      "network_score": seg / "anatomical_wmh" / "network_score.nii.gz",
                      "anatomical": seg / "anatomical_wmh" / "wmh.nii.gz",
-                     "tissue": scan_dir / "priors_wf" / "wmh_tissue" / "resampled.nii.gz"}
+                     "tissue": scan_dir / "priors_wf" / "wmh_tissue" / "resampled.nii.gz",
+                     "unnulled": seg / "anatomical_wmh" / "unnulled_slices.nii.gz"}
             if teacher:
                 files.update(score=Path(teacher, dataset, scan_dir.name, "score.nii.gz"),
                              network_score=Path(teacher, dataset, scan_dir.name, "network_score.nii.gz"),
@@ -190,7 +191,8 @@ def evaluate(runs, work_roots, data, teacher):
         flair, brain = nib.load(files["flair"]), nib.load(files["brain"])
         score = nib.load(files["score"])
         score_data = score.get_fdata(dtype=np.float32)
-        tissue = np.asanyarray(nib.load(files["tissue"]).dataobj) > 0
+        unnulled = np.asanyarray(nib.load(files["unnulled"]).dataobj) > 0
+        tissue = (np.asanyarray(nib.load(files["tissue"]).dataobj) > 0) & ~unnulled  # as LearnedWMH
         voxel_ml = voxel_volume_mm3(flair) / 1000
         masks = {"anatomical": np.asanyarray(nib.load(files["anatomical"]).dataobj) > 0}
         for name, bundle in bundles.items():

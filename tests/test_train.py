@@ -1,5 +1,5 @@
-"""The train level through the command line, on a small synthetic dataset with tiny settings:
-it writes a bundle that the participant level then uses with ``--model``."""
+"""The train and reference levels through the command line, on a small synthetic dataset (tiny
+training settings): each writes a bundle that the participant level then uses with ``--model``."""
 
 import json
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bids_deepwmh.cli.run import run
-from bids_deepwmh.model.bundle import load_bundle
+from bids_deepwmh.model.bundle import load_bundle, packaged_bundle
 from bids_deepwmh.synthetic_dataset import write_dataset
 from bids_deepwmh.utils.bids import derivative_path, describe_scan, reference_cohort
 from bids_deepwmh.workflows.train import init_train_wf
@@ -20,8 +20,8 @@ TINY = {"base_channels": 4, "levels": 3, "patch": 32, "steps_per_epoch": 4, "cle
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, templateflow_home):
     root = tmp_path_factory.mktemp("train")
-    bids_dir = write_dataset(root / "bids", resolution=2,
-                             scans=(("01", None, 11), ("02", None, 12), ("03", None, 13), ("04", None, 14)))
+    bids_dir = write_dataset(root / "bids", resolution=2, scans=(
+        ("01", None, 11), ("02", None, 12), ("03", None, 13), ("04", None, 14), ("05", None, 15)))
     settings = root / "settings.json"
     settings.write_text(json.dumps(TINY))
     out, work = root / "out", root / "work"
@@ -61,6 +61,24 @@ def test_participant_level_uses_the_trained_model(trained):
     sidecar = json.loads(probseg.with_name(probseg.name.replace(".nii.gz", ".json")).read_text())
     assert "trained without manual annotations" in sidecar["Description"]
     assert np.isfinite(nib.load(probseg).get_fdata()).all()
+
+
+def test_reference_level_pairs_the_cohorts_reference_with_the_bundled_network(trained, capsys):
+    out = trained["out"].parent / "reference"
+    args = [str(trained["bids"]), str(out), "reference", "-w", str(trained["work"]), "--nprocs", "2",
+            "--skip-bids-validation"]
+    assert run(args) == 0  # the train level's preprocessing and reference are reused
+    bundle, packaged = load_bundle(out / "model"), load_bundle(packaged_bundle())
+    assert bundle.weights_sha256 == packaged.weights_sha256 and bundle.settings == packaged.settings
+    built = (trained["out"] / "model" / "reference.nii.gz").read_bytes()  # the train level's, of the same scans
+    assert (bundle.path / "reference.nii.gz").read_bytes() == built != packaged.reference_file.read_bytes()
+    card = (bundle.path / "model_card.md").read_text()
+    assert "built from 5 FLAIRs" in card and "bids/sub-05/anat/sub-05_FLAIR.nii.gz" in card
+    assert "## bids-deepwmh model card" in card  # the network's own card follows
+    assert run(args[:-1] + ["--skip-bids-validation", "--participant-label", "01", "02", "03", "04"]) == 2
+    assert "the reference level needs at least 5 FLAIRs; 4 selected" in capsys.readouterr().err
+    assert run(args + ["--model", str(out / "model")]) == 2
+    assert "is where the reference level writes its model" in capsys.readouterr().err
 
 
 def test_a_modified_bundle_is_refused(trained, tmp_path, capsys):

@@ -42,9 +42,11 @@ def build_parser():
     parser.add_argument("bids_dir", type=_directory, help="the input BIDS dataset")
     parser.add_argument("output_dir", type=_directory, help="where the derivatives are written")
     parser.add_argument(
-        "analysis_level", choices=["participant", "group", "train"],
+        "analysis_level", choices=["participant", "group", "train", "reference"],
         help="participant: segment each FLAIR; group: gather the per-scan tables; train: learn a "
-        "model from the selected FLAIRs, without annotations (written to OUTPUT_DIR/model)",
+        "model from the selected FLAIRs, without annotations; reference: build the normal-appearing "
+        "reference of the selected FLAIRs (one scanner and protocol, at least 5) and pair it with the "
+        "network of --model; both write OUTPUT_DIR/model, for --model at the participant level",
     )
     selection = parser.add_argument_group("selecting scans")
     selection.add_argument(
@@ -66,7 +68,8 @@ def build_parser():
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model", type=_directory, metavar="DIR",
-        help="a model bundle (the train level's OUTPUT_DIR/model); default: the bundled model",
+        help="a model bundle (the train or reference level's OUTPUT_DIR/model); default: the bundled "
+        "model; at the reference level, the network to pair the new reference with",
     )
     model.add_argument(
         "--tta", action="store_true",

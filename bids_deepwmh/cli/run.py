@@ -1,4 +1,4 @@
-"""``deepwmh``: run the participant or group level and report what happened to each scan."""
+"""``deepwmh``: run the level asked for (participant, group, train, reference) and report what happened."""
 
 import logging
 import os
@@ -51,6 +51,8 @@ def _run_level(args):
         return run_participant(config)
     if config.analysis_level == "train":
         return run_train(config, log_file)
+    if config.analysis_level == "reference":
+        return run_reference(config)
     from bids_deepwmh.group import run_group
 
     return run_group(config)
@@ -210,26 +212,22 @@ def _write_reports(config, flair_files, bundle, statuses):
 
 
 MIN_TRAINING_SCANS = 4
+# The reference level's minimum: on dev-thick, a reference of 5 of its scans kept each of the other
+# 5 under twice its manual volume, as one of all 10 did (docs/training.md#a-reference-for-your-scanner).
+MIN_REFERENCE_SCANS = 5
 
 
-def run_train(config, log_file=None):
-    """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
-    node appends its progress (epochs, loss, time left) to ``log_file``."""
-    from bids_deepwmh.model.training import TrainingSettings
+def _cohort(config, level, minimum):
+    """``(scans, reference_scans)`` of a cohort level: the selected FLAIRs described, and those the
+    reference is built from (the controls, when participants.tsv names enough); refused when the
+    reference would have fewer than ``minimum`` of them."""
     from bids_deepwmh.utils.bids import MIN_REFERENCE_CONTROLS, describe_scan, read_participants, reference_cohort
-    from bids_deepwmh.utils.status import crash_reason
-    from bids_deepwmh.workflows.train import init_train_wf
 
-    try:
-        TrainingSettings.from_dict(config.train_settings)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"--train-settings: {exc}") from exc
-    flair_files = select_flairs(config)
-    if len(flair_files) < MIN_TRAINING_SCANS:
-        raise UsageError(f"the train level needs at least {MIN_TRAINING_SCANS} FLAIRs; {len(flair_files)} selected")
     participants = read_participants(config.bids_dir)
-    scans = [describe_scan(config.bids_dir, f, participants) for f in flair_files]
+    scans = [describe_scan(config.bids_dir, f, participants) for f in select_flairs(config)]
     reference_scans = reference_cohort(scans)
+    if len(reference_scans) < minimum:
+        raise UsageError(f"the {level} level needs at least {minimum} FLAIRs; {len(reference_scans)} selected")
     if len(reference_scans) < len(scans):
         logger.info("normal-appearing reference: from the %d control scans named in participants.tsv",
                     len(reference_scans))
@@ -237,6 +235,21 @@ def run_train(config, log_file=None):
         logger.info("normal-appearing reference: from all %d scans (participants.tsv names fewer than %d "
                     "control scans; each scan's own hyperintensities are left out)", len(scans),
                     MIN_REFERENCE_CONTROLS)
+    return scans, reference_scans
+
+
+def run_train(config, log_file=None):
+    """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
+    node appends its progress (epochs, loss, time left) to ``log_file``."""
+    from bids_deepwmh.model.training import TrainingSettings
+    from bids_deepwmh.utils.status import crash_reason
+    from bids_deepwmh.workflows.train import init_train_wf
+
+    try:
+        TrainingSettings.from_dict(config.train_settings)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--train-settings: {exc}") from exc
+    scans, reference_scans = _cohort(config, "train", MIN_TRAINING_SCANS)
     config.set_environment()
     _configure_nipype(config)
     bundle_dir = config.output_dir / "model"
@@ -251,6 +264,37 @@ def run_train(config, log_file=None):
     if failures:
         log_dir = config.output_dir / "logs"
         print(f"\nbids-deepwmh {__version__}: training FAILED; no model written. Failed step(s):")
+        for name in sorted(failures):
+            print(f"  {name}: {crash_reason(name, log_dir)}")
+        print("Leave out a scan that fails with --participant-label or --bids-filter-file; a rerun resumes.")
+        return 1
+    print(f"\nbids-deepwmh {__version__}: model written to {bundle_dir} (see its model_card.md); "
+          f"use it with --model {bundle_dir}")
+    return 0
+
+
+def run_reference(config):
+    """Preprocess the selected FLAIRs and build their normal-appearing reference; write it with the
+    network of ``--model`` (default: the bundled one) as a bundle in ``OUTPUT_DIR/model``."""
+    from bids_deepwmh.utils.status import crash_reason
+    from bids_deepwmh.workflows.train import init_reference_level_wf
+
+    bundle_dir = config.output_dir / "model"
+    base = load_bundle(config.model)
+    if base.path.resolve() == bundle_dir.resolve():
+        raise UsageError(f"--model {base.path} is where the reference level writes its model: give another "
+                         "output folder, or copy the model first")
+    _, reference_scans = _cohort(config, "reference", MIN_REFERENCE_SCANS)
+    config.set_environment()
+    _configure_nipype(config)
+    logger.info("bids-deepwmh %s: a reference from %d FLAIR(s), with the network of %s; the model goes to %s",
+                __version__, len(reference_scans), base.path, bundle_dir)
+    wf = init_reference_level_wf(reference_scans, bundle_dir, base, "deepwmh " + " ".join(sys.argv[1:]),
+                                 config.omp_nthreads, config.use_gpu, random_seed=config.random_seed)
+    failures = _run_graph(wf, config)
+    if failures:
+        log_dir = config.output_dir / "logs"
+        print(f"\nbids-deepwmh {__version__}: the reference FAILED; no model written. Failed step(s):")
         for name in sorted(failures):
             print(f"  {name}: {crash_reason(name, log_dir)}")
         print("Leave out a scan that fails with --participant-label or --bids-filter-file; a rerun resumes.")

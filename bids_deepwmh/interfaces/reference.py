@@ -67,3 +67,30 @@ class BuildReference(SimpleInterface):
         )
         self._results.update(out_file=str(out_file), out_json=str(out_json))
         return runtime
+
+
+class _WriteReferenceBundleInputSpec(BaseInterfaceInputSpec):
+    reference_file = File(exists=True, mandatory=True, desc="the cohort's reference (its sidecar beside it)")
+    base_bundle = traits.Directory(exists=True, mandatory=True, desc="the bundle whose network is kept")
+    scans = traits.List(traits.Dict, mandatory=True, desc="name, dataset, group and licence of each reference scan")
+    bundle_dir = traits.Str(mandatory=True, desc="where the new bundle is written")
+    command = traits.Str("deepwmh", usedefault=True, desc="the command line, for the model card")
+
+
+class _WriteReferenceBundleOutputSpec(TraitedSpec):
+    bundle_dir = traits.Directory(exists=True)
+
+
+class WriteReferenceBundle(SimpleInterface):
+    """A model bundle of the cohort's reference and an existing bundle's network."""
+
+    input_spec = _WriteReferenceBundleInputSpec
+    output_spec = _WriteReferenceBundleOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_deepwmh.model.bundle import write_reference_bundle
+
+        self._results["bundle_dir"] = str(write_reference_bundle(
+            self.inputs.bundle_dir, self.inputs.base_bundle, self.inputs.reference_file, self.inputs.scans,
+            self.inputs.command))
+        return runtime

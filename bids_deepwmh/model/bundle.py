@@ -10,6 +10,8 @@ from pathlib import Path
 BUNDLE_FORMAT = 1  # bumped whenever the code can no longer read older bundles
 WEIGHTS = "weights.pt"
 REFERENCE = "reference.nii.gz"
+REFERENCE_SIDECAR = "reference.json"
+CARD = "model_card.md"
 SETTINGS = "settings.json"
 CHECKSUMS = "sha256sums.txt"
 
@@ -120,9 +122,29 @@ def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
     shutil.copyfile(reference_file, bundle_dir / REFERENCE)
     sidecar = Path(str(reference_file).replace(".nii.gz", ".json"))
     if sidecar.exists():
-        shutil.copyfile(sidecar, bundle_dir / "reference.json")
+        shutil.copyfile(sidecar, bundle_dir / REFERENCE_SIDECAR)
     (bundle_dir / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     write_tsv(bundle_dir / "training_curve.tsv", ("stage", "epoch", "loss", "validation_dice", "seconds"), curve)
-    (bundle_dir / "model_card.md").write_text(card)
+    (bundle_dir / CARD).write_text(card)
+    write_checksums(bundle_dir)
+    return bundle_dir
+
+
+def write_reference_bundle(bundle_dir, base_bundle_dir, reference_file, scans, command):
+    """Write a bundle of ``reference_file`` (built from ``scans``, by ``command``) and the network
+    of the bundle in ``base_bundle_dir``: its weights, settings and training curve, its model card
+    after one that names the reference's scans."""
+    import shutil
+
+    from bids_deepwmh.model.card import reference_model_card
+
+    base = load_bundle(base_bundle_dir).path
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, SETTINGS, "training_curve.tsv"):
+        shutil.copyfile(base / name, bundle_dir / name)
+    shutil.copyfile(reference_file, bundle_dir / REFERENCE)
+    shutil.copyfile(str(reference_file).replace(".nii.gz", ".json"), bundle_dir / REFERENCE_SIDECAR)
+    (bundle_dir / CARD).write_text(reference_model_card((base / CARD).read_text(), scans, command))
     write_checksums(bundle_dir)
     return bundle_dir

@@ -60,3 +60,33 @@ def model_card(settings, scans, curve, seconds, command, validation, best_epoch,
         "",
     ]
     return "\n".join(lines)
+
+
+def reference_model_card(network_card, scans, command):
+    """Markdown text of a bundle whose reference was built from ``scans`` (as in
+    :func:`model_card`) by the reference level, before ``network_card``, the card of the bundle
+    its network comes from (its headings one level down)."""
+    from bids_deepwmh import __version__
+
+    network_card = "\n".join("#" + line if line.startswith("#") else line for line in network_card.splitlines())
+    lines = [
+        "# bids-deepwmh model card",
+        "",
+        f"This bundle pairs a normal-appearing reference built from {len(scans)} FLAIRs by `deepwmh ... reference` "
+        "(no manual mask read) with the network of an existing bundle, whose card follows: the network is "
+        "unchanged; the anatomical score it reads, and the anatomical stage, measure each scan against this "
+        "cohort's normal-appearing FLAIRs instead.",
+        "",
+        f"- Intended use: {INTENDED_USE} For scans like those of the reference (one scanner and protocol).",
+        f"- Command: `{command}`",
+        f"- Reference built by bids-deepwmh {__version__}.",
+        "",
+        "## Reference scans (images only; no manual mask was read)",
+        "",
+        "| scan | dataset | group | licence |",
+        "|---|---|---|---|",
+        *[f"| {s['name']} | {s['dataset']} | {s['group']} | {s['license']} |" for s in scans],
+        "",
+        network_card,
+    ]
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bids_deepwmh import TEMPLATE, __version__
 from bids_deepwmh.core import fazekas, longitudinal
+from bids_deepwmh.core.anatomical import UNNULLED_FRACTION
 from bids_deepwmh.core.lesions import LESION_CORE_FRACTION, LESION_CORE_RADIUS_MM
 from bids_deepwmh.core.regions import PERIVENTRICULAR_MM
 from bids_deepwmh.core.template import WMH_TISSUE_MARGIN_MM
@@ -80,7 +81,8 @@ def methods_text(bundle, v):
         f"template's brain [@ants] (antspyx {v['antspyx']}). An "
         "anatomical-knowledge stage scored each voxel against a normal-appearing FLAIR reference in template "
         "space (a one-sided robust z-score, hysteresis threshold, inside white and deep grey matter, faint rims "
-        "trimmed as below); as in "
+        "trimmed as below; none in the lowest slices whose CSF was not nulled, the inflow artefact of 2D FLAIRs: "
+        f"more than {UNNULLED_FRACTION:.0%} of the slice's brain at twice the white matter's level); as in "
         "DeepWMH, these coarse labels were cleaned by a temporal ensemble of a briefly trained network and used, "
         "without any manual annotation, to train a compact 3D U-Net [@unet] (PyTorch "
         f"{v['torch']} [@pytorch]; on the CPU, HD-BET and the network ran in ONNX Runtime {v['onnxruntime']}; "

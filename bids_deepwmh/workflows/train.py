@@ -1,10 +1,12 @@
-"""The train level: the participant level's preprocessing for every scan, a reference built from
-them, anatomical pseudo-labels, then the two-stage training into a model bundle."""
+"""The cohort levels: the participant level's preprocessing for every scan and a reference built
+from them; the train level then makes anatomical pseudo-labels and trains a network in two stages,
+the reference level writes the reference with an existing network; each into a model bundle."""
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_deepwmh import DEFAULT_RANDOM_SEED
+from bids_deepwmh.interfaces.reference import WriteReferenceBundle
 from bids_deepwmh.interfaces.segmentation import AnatomicalWMH
 from bids_deepwmh.interfaces.training import TrainModel
 from bids_deepwmh.workflows.base import scan_workflow_name
@@ -24,15 +26,9 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     Per-scan preprocessing is named as at the participant level, so a participant run with the
     same work folder is reused.  Checkpoints go to ``training_dir``; training progress is also
     appended to ``progress_log`` (the run's log file)."""
-    wf = pe.Workflow(name=name)
-    count = len(scans)
-    reference_scans = scans if reference_scans is None else reference_scans
-    reference_index = {s["name"]: i for i, s in enumerate(reference_scans, start=1)}
-    reference_wf = init_reference_wf(
-        len(reference_index), list(reference_index),
-        metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in reference_scans}},
-    )
-    gathered = {field: pe.Node(niu.Merge(count), name=f"gather_{field}")
+    wf, reference_wf, scan_wfs = init_cohort_wf(
+        scans, reference_scans, omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed, name=name)
+    gathered = {field: pe.Node(niu.Merge(len(scans)), name=f"gather_{field}")
                 for field in ("flairs", "brain_masks", "pseudo_labels", "scores")}
     template_masks = init_template_masks()
     train = pe.Node(
@@ -45,16 +41,9 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     )
     if progress_log:
         train.inputs.progress_log = str(progress_log)
-    for i, scan in enumerate(scans, start=1):
-        scan_name = scan_workflow_name(scan["file"])
-        scan_wf = pe.Workflow(name=scan_name)
-        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
-        preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
-        scan_wf.add_nodes([preprocessing_wf])
-        priors_wf = init_priors_wf(priors=PSEUDO_LABEL_PRIORS, name=f"{scan_name}_priors_wf")
-        pseudo_labels = pe.Node(AnatomicalWMH(), name=f"{scan_name}_pseudo_labels", mem_gb=2)
-        if scan["name"] in reference_index:
-            connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
+    for i, scan_wf in enumerate(scan_wfs, start=1):
+        priors_wf = init_priors_wf(priors=PSEUDO_LABEL_PRIORS, name=f"{scan_wf.name}_priors_wf")
+        pseudo_labels = pe.Node(AnatomicalWMH(), name=f"{scan_wf.name}_pseudo_labels", mem_gb=2)
         wf.connect([
             (template_masks, priors_wf, template_mask_connections(PSEUDO_LABEL_PRIORS)),
             (scan_wf, priors_wf, [
@@ -76,4 +65,48 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
         (reference_wf, train, [("outputnode.reference", "reference_file")]),
         *[(node, train, [("out", field)]) for field, node in gathered.items()],
     ])  # fmt: skip
+    return wf
+
+
+def init_cohort_wf(scans, reference_scans=None, *, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_RANDOM_SEED,
+                   name="deepwmh_wf"):
+    """``(wf, reference_wf, scan_wfs)``: every scan's preprocessing (named as at the participant
+    level, so that a participant run with the same work folder is reused) and the normal-appearing
+    reference built from ``reference_scans`` (default: all), the start of both cohort levels."""
+    wf = pe.Workflow(name=name)
+    reference_scans = scans if reference_scans is None else reference_scans
+    reference_index = {s["name"]: i for i, s in enumerate(reference_scans, start=1)}
+    reference_wf = init_reference_wf(
+        len(reference_index), list(reference_index),
+        metadata={"Licenses": {s["name"]: f"{s['dataset']}: {s['license']}" for s in reference_scans}},
+    )
+    scan_wfs = []
+    for scan in scans:
+        scan_wf = pe.Workflow(name=scan_workflow_name(scan["file"]))
+        preprocessing_wf = init_preprocessing_wf(omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed)
+        preprocessing_wf.inputs.inputnode.in_file = str(scan["file"])
+        scan_wf.add_nodes([preprocessing_wf])
+        if scan["name"] in reference_index:
+            connect_to_reference(wf, scan_wf, reference_wf, reference_index[scan["name"]], prefix="preprocessing_wf.")
+        else:
+            wf.add_nodes([scan_wf])
+        scan_wfs.append(scan_wf)
+    return wf, reference_wf, scan_wfs
+
+
+def init_reference_level_wf(scans, bundle_dir, base_bundle, command="deepwmh", omp_nthreads=1, use_gpu=False,
+                            random_seed=DEFAULT_RANDOM_SEED, name="deepwmh_wf"):
+    """The reference level: the normal-appearing reference of ``scans``, written with the network
+    of ``base_bundle`` (a loaded bundle) as a new bundle in ``bundle_dir`` (on every run: a bundle
+    deleted since is written again)."""
+    wf, reference_wf, _ = init_cohort_wf(scans, omp_nthreads=omp_nthreads, use_gpu=use_gpu, random_seed=random_seed,
+                                         name=name)
+    write = pe.Node(
+        WriteReferenceBundle(
+            scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
+            base_bundle=str(base_bundle.path), bundle_dir=str(bundle_dir), command=command,
+        ),
+        name="write_bundle", run_without_submitting=True, overwrite=True,
+    )
+    wf.connect(reference_wf, "outputnode.reference", write, "reference_file")
     return wf
