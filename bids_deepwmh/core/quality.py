@@ -84,8 +84,8 @@ CHECKS = (
     Check("unnulled_csf_slices",
           "Lowest slices whose CSF is not nulled (CSF flowing in from the spinal canal was never inverted, the "
           "inflow artefact of 2D FLAIRs): no WMH is called in them", high=UNNULLED_EDGE_SLICES - 1,
-          meaning="the lowest slices look like a T2w, not a FLAIR: WMH there, and a slice above them that is not "
-          "nulled either, are not judged; look at the lowest slices"),
+          meaning="the lowest slices look like a T2w, not a FLAIR: no WMH is called in them, and the slice above "
+          "them may be affected too; look at the lowest slices"),
     Check("brain_coverage", "Fraction of the template's brain tissue that has signal in the scan", low=0.9,
           meaning="part of the brain is outside the field of view or has no signal: WMH there are missed"),
     Check("wm_csf_contrast",
