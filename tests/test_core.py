@@ -192,6 +192,15 @@ def test_only_the_lowest_slices_whose_csf_is_not_nulled_are_found():
     assert anatomical.unnulled_slices(bright_top, brain, np.eye(4)) == (2, [])
 
 
+def test_one_unnulled_slice_is_said_in_the_report_and_two_are_flagged():
+    from bids_deepwmh.reports.summary import _quality_banner
+
+    one, two = (quality.assess({"brain_volume_ml": 1200, "unnulled_csf_slices": n}) for n in (1, 2))
+    assert not one["flagged"] and "The lowest slice shows CSF bright" in _quality_banner(one)
+    assert two["flags"] == ["unnulled_csf_slices"] and "The lowest 2 slices show" in _quality_banner(two)
+    assert "CSF bright" not in _quality_banner(quality.assess({"brain_volume_ml": 1200, "unnulled_csf_slices": 0}))
+
+
 def test_small_components_are_removed():
     mask = np.zeros((20, 20, 20), bool)
     mask[2, 2, 2] = True  # 1 mm3

@@ -26,11 +26,21 @@ def _brain_mask_note(record):
     return f"<p>Brain mask kept: <strong>{escape(extraction['BrainExtraction'])}</strong> (rejected: {reasons}).</p>"
 
 
+def _unnulled_note(record):
+    """What was left out because the lowest slices are no FLAIR (a value, not a flag, for one slice)."""
+    count = (record["checks"].get("unnulled_csf_slices") or {}).get("value")
+    if not count:
+        return ""
+    slices = "slice shows" if count == 1 else f"{count:.0f} slices show"
+    return (f"<p>The lowest {slices} CSF bright, as a T2w does (CSF flowing in from below was not nulled): "
+            "no WMH was called there.</p>")
+
+
 def _quality_banner(record):
     if not record["flagged"]:
         return (f'<div class="alert alert-success" role="alert" style="{_OK_STYLE}"><strong>Quality: no flag.</strong> '
                 f"Every automatic check that could be measured passed (details below).{_not_measurable_note(record)}"
-                "</div>")
+                f"{_unnulled_note(record)}</div>")
     items = "".join(
         f"<li><strong>{escape(name)}</strong> = {record['checks'][name]['value']} "
         f"(expected {escape(record['checks'][name]['threshold'])}): {escape(record['checks'][name]['meaning'])}</li>"
@@ -41,7 +51,7 @@ def _quality_banner(record):
     return (f'<div class="alert alert-danger" role="alert" style="{_FLAG_STYLE}"><strong>Quality: FLAGGED.</strong> '
             f"{title}"
             f"Check the figures before using this scan's results.<ul>{items}</ul>{_brain_mask_note(record)}"
-            f"{_not_measurable_note(record)}</div>")
+            f"{_not_measurable_note(record)}{_unnulled_note(record)}</div>")
 
 
 _OUT_OF_DISTRIBUTION_GRADES = (" <strong>This scan is out of distribution</strong> (above): its grades, like its volumes, "
