@@ -242,7 +242,6 @@ def run_train(config, log_file=None):
     """Preprocess, pseudo-label and learn; write the bundle to ``OUTPUT_DIR/model``.  The training
     node appends its progress (epochs, loss, time left) to ``log_file``."""
     from bids_deepwmh.model.training import TrainingSettings
-    from bids_deepwmh.utils.status import crash_reason
     from bids_deepwmh.workflows.train import init_train_wf
 
     try:
@@ -260,10 +259,17 @@ def run_train(config, log_file=None):
     wf = init_train_wf(scans, bundle_dir, config.work_dir / "training", settings, command,
                        config.omp_nthreads, config.use_gpu, log_file, reference_scans=reference_scans,
                        random_seed=config.random_seed)
+    return _run_cohort_graph(wf, config, "training", bundle_dir)
+
+
+def _run_cohort_graph(wf, config, what, bundle_dir):
+    """Run a cohort level's graph; say where its model is, or which steps failed (exit code 1)."""
+    from bids_deepwmh.utils.status import crash_reason
+
     failures = _run_graph(wf, config)
     if failures:
         log_dir = config.output_dir / "logs"
-        print(f"\nbids-deepwmh {__version__}: training FAILED; no model written. Failed step(s):")
+        print(f"\nbids-deepwmh {__version__}: {what} FAILED; no model written. Failed step(s):")
         for name in sorted(failures):
             print(f"  {name}: {crash_reason(name, log_dir)}")
         print("Leave out a scan that fails with --participant-label or --bids-filter-file; a rerun resumes.")
@@ -276,7 +282,6 @@ def run_train(config, log_file=None):
 def run_reference(config):
     """Preprocess the selected FLAIRs and build their normal-appearing reference; write it with the
     network of ``--model`` (default: the bundled one) as a bundle in ``OUTPUT_DIR/model``."""
-    from bids_deepwmh.utils.status import crash_reason
     from bids_deepwmh.workflows.train import init_reference_level_wf
 
     bundle_dir = config.output_dir / "model"
@@ -291,17 +296,7 @@ def run_reference(config):
                 __version__, len(reference_scans), base.path, bundle_dir)
     wf = init_reference_level_wf(reference_scans, bundle_dir, base, "deepwmh " + " ".join(sys.argv[1:]),
                                  config.omp_nthreads, config.use_gpu, random_seed=config.random_seed)
-    failures = _run_graph(wf, config)
-    if failures:
-        log_dir = config.output_dir / "logs"
-        print(f"\nbids-deepwmh {__version__}: the reference FAILED; no model written. Failed step(s):")
-        for name in sorted(failures):
-            print(f"  {name}: {crash_reason(name, log_dir)}")
-        print("Leave out a scan that fails with --participant-label or --bids-filter-file; a rerun resumes.")
-        return 1
-    print(f"\nbids-deepwmh {__version__}: model written to {bundle_dir} (see its model_card.md); "
-          f"use it with --model {bundle_dir}")
-    return 0
+    return _run_cohort_graph(wf, config, "the reference", bundle_dir)
 
 
 if __name__ == "__main__":
