@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold
 
-from bids_deepwmh.core.lesions import trim_faint_rims
+from bids_deepwmh.core.lesions import ball, trim_faint_rims
 
 # Where the white-matter probability is this high, the voxel is white matter for normalisation.
 WM_CORE_PROBABILITY = 0.9
@@ -83,12 +83,11 @@ def unnulled_slices(normalised, brain, affine):
     closest to the inferior-superior direction of ``affine``; ``normalised`` is the FLAIR over its
     white matter's level (:func:`normalise`)."""
     affine = np.asarray(affine)
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(0))
+    zooms = np.linalg.norm(affine[:3, :3], axis=0)
     axis = int(np.argmax(np.abs(affine[2, :3])))
     in_plane = tuple(a for a in range(3) if a != axis)
-    reach = [int(CISTERN_MM // zooms[a]) if a in in_plane else 0 for a in range(3)]
-    offsets = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
-    disc = sum((o * zooms[a] / CISTERN_MM) ** 2 for a, o in enumerate(offsets)) <= 1
+    footprint = ball(zooms, CISTERN_MM)
+    disc = np.take(footprint, [footprint.shape[axis] // 2], axis=axis)
     around = ndimage.binary_dilation(brain, disc)
     voxels = around.sum(axis=in_plane)
     bright = ((normalised >= UNNULLED_LEVEL) & around).sum(axis=in_plane)

@@ -108,10 +108,18 @@ def load_bundle(path):
     return Bundle(path, settings)
 
 
-def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
-    """Write a complete bundle (weights, reference, settings, curve, card, checksums)."""
+def _copy_reference(reference_file, bundle_dir):
+    """The reference and, where there is one, its sidecar, into the bundle."""
     import shutil
 
+    shutil.copyfile(reference_file, bundle_dir / REFERENCE)
+    sidecar = Path(str(reference_file).replace(".nii.gz", ".json"))
+    if sidecar.exists():
+        shutil.copyfile(sidecar, bundle_dir / REFERENCE_SIDECAR)
+
+
+def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
+    """Write a complete bundle (weights, reference, settings, curve, card, checksums)."""
     import torch
 
     from bids_deepwmh.utils.tables import write_tsv
@@ -119,10 +127,7 @@ def write_bundle(bundle_dir, state_dict, settings, reference_file, curve, card):
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     torch.save(state_dict, bundle_dir / WEIGHTS)
-    shutil.copyfile(reference_file, bundle_dir / REFERENCE)
-    sidecar = Path(str(reference_file).replace(".nii.gz", ".json"))
-    if sidecar.exists():
-        shutil.copyfile(sidecar, bundle_dir / REFERENCE_SIDECAR)
+    _copy_reference(reference_file, bundle_dir)
     (bundle_dir / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     write_tsv(bundle_dir / "training_curve.tsv", ("stage", "epoch", "loss", "validation_dice", "seconds"), curve)
     (bundle_dir / CARD).write_text(card)
@@ -143,8 +148,7 @@ def write_reference_bundle(bundle_dir, base_bundle_dir, reference_file, scans, c
     bundle_dir.mkdir(parents=True, exist_ok=True)
     for name in (WEIGHTS, SETTINGS, "training_curve.tsv"):
         shutil.copyfile(base / name, bundle_dir / name)
-    shutil.copyfile(reference_file, bundle_dir / REFERENCE)
-    shutil.copyfile(str(reference_file).replace(".nii.gz", ".json"), bundle_dir / REFERENCE_SIDECAR)
+    _copy_reference(reference_file, bundle_dir)
     (bundle_dir / CARD).write_text(reference_model_card((base / CARD).read_text(), scans, command))
     write_checksums(bundle_dir)
     return bundle_dir

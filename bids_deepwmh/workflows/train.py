@@ -33,8 +33,7 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
     template_masks = init_template_masks()
     train = pe.Node(
         TrainModel(
-            scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
-            settings=settings or {}, checkpoint_dir=f"{training_dir}/checkpoints", bundle_dir=str(bundle_dir),
+            scans=provenance(scans), settings=settings or {}, checkpoint_dir=f"{training_dir}/checkpoints", bundle_dir=str(bundle_dir),
             command=command, use_gpu=use_gpu, num_threads=omp_nthreads,
         ),
         name="train_model", n_procs=omp_nthreads, mem_gb=6,
@@ -66,6 +65,11 @@ def init_train_wf(scans, bundle_dir, training_dir, settings=None, command="deepw
         *[(node, train, [("out", field)]) for field, node in gathered.items()],
     ])  # fmt: skip
     return wf
+
+
+def provenance(scans):
+    """The scans as the bundle's card names them: every field but the raw ``file``, as text."""
+    return [{k: str(v) for k, v in s.items() if k != "file"} for s in scans]
 
 
 def init_cohort_wf(scans, reference_scans=None, *, omp_nthreads=1, use_gpu=False, random_seed=DEFAULT_RANDOM_SEED,
@@ -103,8 +107,7 @@ def init_reference_level_wf(scans, bundle_dir, base_bundle, command="deepwmh", o
                                          name=name)
     write = pe.Node(
         WriteReferenceBundle(
-            scans=[{k: str(v) for k, v in s.items() if k != "file"} for s in scans],
-            base_bundle=str(base_bundle.path), bundle_dir=str(bundle_dir), command=command,
+            scans=provenance(scans), base_bundle=str(base_bundle.path), bundle_dir=str(bundle_dir), command=command,
         ),
         name="write_bundle", run_without_submitting=True, overwrite=True,
     )
